@@ -130,6 +130,9 @@ type Stats struct {
 type Bucket struct {
 	Index int    `json:"index"`
 	Count uint64 `json:"count"`
+	// Raw is the count before print's div, set only when a div applied:
+	// bpftrace scales the bars by the undivided counts.
+	Raw uint64 `json:"raw,omitempty"`
 }
 
 // ValueKind says how to print a Value.

@@ -87,6 +87,10 @@ type Spec struct {
 	KStackMap  string // BPF_MAP_TYPE_STACK_TRACE for kstack, "" if unused
 	UStackMap  string // BPF_MAP_TYPE_STACK_TRACE for ustack, "" if unused
 	ElapsedMap string // ARRAY[1] u64 where user space writes the start time (CLOCK_MONOTONIC ns) for `elapsed`, "" if unused
+	// LostMap is a PERCPU_ARRAY[1] u64 that every program increments when
+	// writing an event to OutputMap fails (the ring buffer is full), so the
+	// runner can count and report lost events.
+	LostMap string
 
 	Scope Scope // the in-kernel filter compiled into every non-BEGIN/END program
 }

@@ -1,0 +1,3 @@
+module xtrace.local/hack/krew
+
+go 1.26.0
