@@ -66,6 +66,7 @@ type MapInfo struct {
 	keysSet bool
 	keysPos ast.Pos
 	defined bool
+	signSet bool
 }
 
 // SortedMaps returns the maps ordered by name, the order bpftrace prints them.
