@@ -29,30 +29,9 @@ mkdir -p "$STATE" "$PKI" "$LOGS" "$RUN" "$BIN" "$TOOLS"
 exec 9>"$XK8S_ROOT/lock"
 flock -w 600 9 || die "another up.sh/down.sh holds $XK8S_ROOT/lock"
 
-# ---------------------------------------------------------------- packages
-pkgs=(containerd runc containernetworking-plugins etcd-server iptables conntrack openssl curl iproute2 util-linux)
-missing=()
-for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-if ((${#missing[@]})); then
-  log "apt-get install ${missing[*]}"
-  apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
-# Debian's containerd and etcd packages start their own services where systemd
-# runs; ours use other sockets and data dirs, but the ports of a packaged etcd
-# would clash. Fail early and clearly rather than half-start.
-check_port() { # port name
-  local pids
-  pids=$(ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u || true)
-  for p in $pids; do
-    if ! grep -qx "$p" "$RUN"/*.pid 2>/dev/null; then
-      die "port $1 ($2) is held by pid $p ($(tr '\0' ' ' </proc/"$p"/cmdline 2>/dev/null | cut -c1-120)), not by this cluster; stop that process (another cluster? shared/cluster/down.sh?) and re-run"
-    fi
-  done
-}
-
 # ------------------------------------------------------- kubernetes binaries
-K8S_CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl kube-proxy)
+# K8S_CMDS="kubectl" BUILD_ONLY=1 builds just kubectl (what the krew test needs).
+read -ra K8S_CMDS <<<"${K8S_CMDS:-kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl kube-proxy}"
 need_build=0
 for c in "${K8S_CMDS[@]}"; do [[ -x "$BIN/$c" ]] || need_build=1; done
 if ((need_build)); then
@@ -85,10 +64,33 @@ if ((need_build)); then
   tmpbin="$BIN.tmp"; rm -rf "$tmpbin"; mkdir -p "$tmpbin"
   (cd "$WRAP" && CGO_ENABLED=0 go build -trimpath -ldflags="$LDF" -o "$tmpbin/" \
      $(for c in "${K8S_CMDS[@]}"; do printf 'k8s.io/kubernetes/cmd/%s ' "$c"; done))
-  mv "$tmpbin"/* "$BIN/"; rmdir "$tmpbin"
+  mv -f "$tmpbin"/* "$BIN/"; rmdir "$tmpbin"
   log "built kubernetes v$K8S_VERSION"
 fi
 [[ -n "${BUILD_ONLY:-}" ]] && { log "BUILD_ONLY: binaries in $BIN"; exit 0; }
+
+# ---------------------------------------------------------------- packages
+pkgs=(containerd runc containernetworking-plugins etcd-server iptables conntrack openssl curl iproute2 util-linux)
+missing=()
+for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if ((${#missing[@]})); then
+  log "apt-get install ${missing[*]}"
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Debian's containerd and etcd packages start their own services where systemd
+# runs; ours use other sockets and data dirs, but the ports of a packaged etcd
+# would clash. Fail early and clearly rather than half-start.
+check_port() { # port name
+  local pids
+  pids=$(ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u || true)
+  for p in $pids; do
+    if ! grep -qx "$p" "$RUN"/*.pid 2>/dev/null; then
+      die "port $1 ($2) is held by pid $p ($(tr '\0' ' ' </proc/"$p"/cmdline 2>/dev/null | cut -c1-120)), not by this cluster; stop that process (another cluster? shared/cluster/down.sh?) and re-run"
+    fi
+  done
+}
+
 
 # ------------------------------------------------------------ helper tools
 # Built from this module (hack/tools), static, so they run in scratch images.

@@ -25,6 +25,8 @@ type Symbolizer interface {
 	UserSym(pid uint32, addr uint64) string
 }
 
+var _ Symbolizer = (*symbol.Resolver)(nil)
+
 // hexSymbols is the Symbolizer used when none is given: every address
 // prints as hex, as bpftrace prints what it cannot resolve.
 type hexSymbols struct{}
@@ -43,15 +45,39 @@ type Decoder struct {
 	ustacks *ebpf.Map
 }
 
-// NewDecoder returns a Decoder for spec whose maps were loaded as maps
-// (typically ebpf.Collection.Maps, keyed by the Spec's map names). The stack
-// maps named by spec must be among them if the program takes stacks. A nil
-// syms prints every address as hex.
-func NewDecoder(spec *program.Spec, maps map[string]*ebpf.Map, syms Symbolizer) (*Decoder, error) {
-	if syms == nil {
-		syms = hexSymbols{}
+// Option configures a Decoder.
+type Option func(*Decoder)
+
+// WithSymbolizer makes the Decoder name addresses with s instead of a
+// symbol.Resolver of this host. A nil s prints every address as hex.
+func WithSymbolizer(s Symbolizer) Option {
+	return func(d *Decoder) {
+		if s == nil {
+			s = hexSymbols{}
+		}
+		d.syms = s
 	}
-	d := &Decoder{spec: spec, maps: maps, syms: syms}
+}
+
+// NewDecoder returns a Decoder for spec whose maps were loaded in coll
+// (which may be nil for a program without maps). The stack maps named by
+// spec must be in coll if the program takes stacks. Addresses are named
+// from this host's /proc/kallsyms and processes unless WithSymbolizer says
+// otherwise.
+func NewDecoder(spec *program.Spec, coll *ebpf.Collection, opts ...Option) (*Decoder, error) {
+	maps := map[string]*ebpf.Map{}
+	if coll != nil {
+		maps = coll.Maps
+	}
+	d := &Decoder{spec: spec, maps: maps}
+	for _, o := range opts {
+		if o != nil {
+			o(d)
+		}
+	}
+	if d.syms == nil {
+		d.syms = symbol.NewResolver()
+	}
 	for _, sm := range []struct {
 		name string
 		dst  **ebpf.Map
@@ -61,7 +87,7 @@ func NewDecoder(spec *program.Spec, maps map[string]*ebpf.Map, syms Symbolizer) 
 		}
 		m, ok := maps[sm.name]
 		if !ok {
-			return nil, fmt.Errorf("stack map %q of the program was not loaded: pass the collection's maps", sm.name)
+			return nil, fmt.Errorf("stack map %q of the program was not loaded: this is a bug in xtrace", sm.name)
 		}
 		*sm.dst = m
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/cilium/ebpf/link"
 
 	"github.com/xtrace-dev/kubectl-xtrace/pkg/lang/program"
+	"github.com/xtrace-dev/kubectl-xtrace/pkg/symbol"
 )
 
 var eventSpec = &program.Spec{
@@ -27,7 +28,7 @@ var eventSpec = &program.Spec{
 }
 
 func TestEvent(t *testing.T) {
-	d, err := NewDecoder(eventSpec, nil, nil)
+	d, err := NewDecoder(eventSpec, nil, WithSymbolizer(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +61,7 @@ func TestEvent(t *testing.T) {
 }
 
 func TestEventMalformed(t *testing.T) {
-	d, err := NewDecoder(eventSpec, nil, nil)
+	d, err := NewDecoder(eventSpec, nil, WithSymbolizer(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +82,7 @@ func TestEventMalformed(t *testing.T) {
 }
 
 func TestNewDecoderNeedsStackMaps(t *testing.T) {
-	_, err := NewDecoder(&program.Spec{KStackMap: "kstacks"}, map[string]*ebpf.Map{}, nil)
+	_, err := NewDecoder(&program.Spec{KStackMap: "kstacks"}, &ebpf.Collection{})
 	if err == nil || !strings.Contains(err.Error(), "kstacks") {
 		t.Errorf("err = %v, want one naming the missing stack map", err)
 	}
@@ -170,7 +171,7 @@ func TestStacks(t *testing.T) {
 		Printfs: []program.Printf{{Format: "%s|%s|", Args: []program.Type{
 			{Kind: program.KStack, Size: 8}, {Kind: program.UStack, Size: 16}}}},
 	}
-	d, err := NewDecoder(spec, map[string]*ebpf.Map{"k": kstacks, "u": ustacks}, fakeSymbols{})
+	d, err := NewDecoder(spec, &ebpf.Collection{Maps: map[string]*ebpf.Map{"k": kstacks, "u": ustacks}}, WithSymbolizer(fakeSymbols{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,5 +193,15 @@ func TestStacks(t *testing.T) {
 	}
 	if ev.Text != "\n|\n|" {
 		t.Errorf("failed stacks print %q, want empty stacks", ev.Text)
+	}
+}
+
+func TestNewDecoderDefaultsToHostSymbols(t *testing.T) {
+	d, err := NewDecoder(&program.Spec{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := d.syms.(*symbol.Resolver); !ok {
+		t.Errorf("default symbolizer is %T, want *symbol.Resolver", d.syms)
 	}
 }

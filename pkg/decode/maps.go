@@ -23,7 +23,7 @@ func (d *Decoder) Map(index, top, div int) (*record.Map, error) {
 	spec := d.spec.Maps[index]
 	m, ok := d.maps[spec.BPFName]
 	if !ok {
-		return nil, fmt.Errorf("map %s (%s) was not loaded: pass the collection's maps to NewDecoder", spec.Name, spec.BPFName)
+		return nil, fmt.Errorf("map %s (%s) was not loaded: pass the program's collection to NewDecoder", spec.Name, spec.BPFName)
 	}
 	return d.ReadMap(m, spec, top, div)
 }
@@ -97,11 +97,14 @@ func (d *Decoder) readEntries(m *ebpf.Map, spec program.Map) ([]*entry, error) {
 		userKey := key
 		bucket := 0
 		if histogram {
+			// The bucket index is always the key's last 8 bytes; what
+			// precedes it is the user key, or for a map without keys
+			// nothing or the 8-byte 0 key, depending on the code generator.
 			if len(key) < keySize+8 {
 				return nil, fmt.Errorf("histogram key of %d bytes, want %d: %w", len(key), keySize+8, ErrMalformed)
 			}
-			userKey = key[:keySize]
-			bucket = int(binary.NativeEndian.Uint64(key[keySize:]))
+			userKey = key[:len(key)-8]
+			bucket = int(binary.NativeEndian.Uint64(key[len(key)-8:]))
 		}
 		e, seen := byKey[string(userKey)]
 		if !seen {
@@ -123,15 +126,9 @@ func (d *Decoder) readEntries(m *ebpf.Map, spec program.Map) ([]*entry, error) {
 	if err := it.Err(); err != nil {
 		return nil, err
 	}
-	// Min and max entries with no CPU that set them carry no value.
-	kept := order[:0]
-	for _, e := range order {
-		if (spec.Kind == program.Min || spec.Kind == program.Max) && e.count == 0 {
-			continue
-		}
-		kept = append(kept, e)
-	}
-	return kept, nil
+	// A min or max entry no CPU has set (as after zero()) keeps value 0:
+	// bpftrace 0.17 prints `@mx: 0` after zero(@mx).
+	return order, nil
 }
 
 // merge folds one map element's per-CPU values into its entry.
@@ -352,35 +349,37 @@ func (e *entry) histogram(div uint64) []record.Bucket {
 	return bs
 }
 
-// ClearMap implements clear(@m): every key is deleted. Arrays cannot lose
-// keys, so they are zeroed instead, as bpftrace does.
-func ClearMap(m *ebpf.Map) error {
+// ClearMap implements clear(@m) on m, the map spec describes: every key is
+// deleted. Arrays cannot lose keys, so they are zeroed instead, as bpftrace
+// does.
+func ClearMap(m *ebpf.Map, spec program.Map) error {
 	if m.Type() == ebpf.Array || m.Type() == ebpf.PerCPUArray {
-		return ZeroMap(m)
+		return ZeroMap(m, spec)
 	}
 	keys, err := allKeys(m)
 	if err != nil {
-		return err
+		return fmt.Errorf("clearing %s: %w", spec.Name, err)
 	}
 	for _, k := range keys {
 		if err := m.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return fmt.Errorf("clearing map %s: %w", m, err)
+			return fmt.Errorf("clearing %s: %w", spec.Name, err)
 		}
 	}
 	return nil
 }
 
-// ZeroMap implements zero(@m): every value becomes zero and the keys stay.
-func ZeroMap(m *ebpf.Map) error {
+// ZeroMap implements zero(@m) on m, the map spec describes: every value
+// becomes zero and the keys stay.
+func ZeroMap(m *ebpf.Map, spec program.Map) error {
 	keys, err := allKeys(m)
 	if err != nil {
-		return err
+		return fmt.Errorf("zeroing %s: %w", spec.Name, err)
 	}
 	var zero any = make([]byte, m.ValueSize())
 	if m.Type() == ebpf.PerCPUHash || m.Type() == ebpf.PerCPUArray {
 		n, err := ebpf.PossibleCPU()
 		if err != nil {
-			return fmt.Errorf("zeroing map %s: %w", m, err)
+			return fmt.Errorf("zeroing %s: %w", spec.Name, err)
 		}
 		perCPU := make([][]byte, n)
 		for i := range perCPU {
@@ -392,7 +391,7 @@ func ZeroMap(m *ebpf.Map) error {
 		// UpdateExist leaves alone a key deleted in the meantime.
 		err := m.Update(k, zero, ebpf.UpdateExist)
 		if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return fmt.Errorf("zeroing map %s: %w", m, err)
+			return fmt.Errorf("zeroing %s: %w", spec.Name, err)
 		}
 	}
 	return nil
@@ -406,7 +405,7 @@ func allKeys(m *ebpf.Map) ([][]byte, error) {
 	for {
 		next, err := m.NextKeyBytes(k)
 		if err != nil {
-			return nil, fmt.Errorf("listing the keys of map %s: %w", m, err)
+			return nil, fmt.Errorf("listing the keys: %w", err)
 		}
 		if next == nil {
 			return keys, nil

@@ -2,6 +2,7 @@ package decode
 
 import (
 	"encoding/binary"
+	"errors"
 	"os"
 	"testing"
 
@@ -171,7 +172,8 @@ func TestReadMap(t *testing.T) {
 				put(t, m, s("y", 8), minmaxV(4, 1), minmaxV(9, 1))
 				put(t, m, s("never", 8), minmaxV(0, 0))
 			},
-			want: "@mn[x]: -7\n@mn[y]: 4\n",
+			// An entry no CPU set, as after zero(), prints 0 like bpftrace 0.17.
+			want: "@mn[x]: -7\n@mn[never]: 0\n@mn[y]: 4\n",
 		},
 		{
 			name: "max signed and unset CPUs ignored",
@@ -309,7 +311,7 @@ func TestReadMap(t *testing.T) {
 		},
 	}
 	spec := &program.Spec{Probes: []program.Probe{{Name: "BEGIN"}, {Name: "profile:hz:99"}}}
-	d, err := NewDecoder(spec, nil, nil)
+	d, err := NewDecoder(spec, nil, WithSymbolizer(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,9 +356,9 @@ func TestClearAndZero(t *testing.T) {
 				put(t, m, u(uint64(k))[:4], u(uint64(k+1)), u(5))
 			}
 			if tc.clear {
-				err = ClearMap(m)
+				err = ClearMap(m, program.Map{Name: "@m"})
 			} else {
-				err = ZeroMap(m)
+				err = ZeroMap(m, program.Map{Name: "@m"})
 			}
 			if err != nil {
 				t.Fatal(err)
@@ -372,7 +374,7 @@ func TestClearAndZero(t *testing.T) {
 			if tc.typ == ebpf.Hash || tc.typ == ebpf.Array {
 				spec = program.Map{Name: "@m", Kind: program.Value, Value: tUint}
 			}
-			d, _ := NewDecoder(&program.Spec{}, nil, nil)
+			d, _ := NewDecoder(&program.Spec{}, nil, WithSymbolizer(nil))
 			entries, err := d.readEntries(m, spec)
 			if err != nil {
 				t.Fatal(err)
@@ -385,5 +387,76 @@ func TestClearAndZero(t *testing.T) {
 				t.Errorf("values sum to %d, want %d", sum, tc.wantValue)
 			}
 		})
+	}
+}
+
+// TestZeroThenPrint zeroes maps of every aggregation and prints them; the
+// expected text is bpftrace 0.17's output for
+//
+//	BEGIN { @h = hist(5); @hk[1] = hist(5); @l = lhist(5, 0, 10, 1); @s = stats(5);
+//	        @a = avg(5); @mx = max(5); @c = count(); zero(@h); ...; exit(); }
+func TestZeroThenPrint(t *testing.T) {
+	requireBPF(t)
+	d, err := NewDecoder(&program.Spec{}, nil, WithSymbolizer(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	maps := []struct {
+		spec     program.Map
+		typ      ebpf.MapType
+		key, val int
+		k, v     []byte
+	}{
+		{program.Map{Name: "@a", Kind: program.Avg, Signed: true}, ebpf.PerCPUHash, 8, 16, u(0), b(i(1), i(5))},
+		{program.Map{Name: "@c", Kind: program.Count}, ebpf.PerCPUArray, 4, 8, u(0)[:4], u(1)},
+		{program.Map{Name: "@h", Kind: program.Hist}, ebpf.PerCPUHash, 8, 8, u(4), u(1)},
+		{program.Map{Name: "@hk", Kind: program.Hist, Keys: []program.Type{tInt}}, ebpf.PerCPUHash, 16, 8, b(i(1), u(4)), u(1)},
+		{program.Map{Name: "@l", Kind: program.LHist, LHist: program.LHistParams{Min: 0, Max: 10, Step: 1}}, ebpf.PerCPUHash, 8, 8, u(6), u(1)},
+		{program.Map{Name: "@mx", Kind: program.Max, Signed: true}, ebpf.PerCPUHash, 8, 16, u(0), b(i(5), u(1))},
+		{program.Map{Name: "@s", Kind: program.Stats, Signed: true}, ebpf.PerCPUHash, 8, 16, u(0), b(i(1), i(5))},
+	}
+	var got string
+	for _, mc := range maps {
+		m := newMap(t, mc.typ, mc.key, mc.val)
+		put(t, m, mc.k, mc.v)
+		if err := ZeroMap(m, mc.spec); err != nil {
+			t.Fatal(err)
+		}
+		rm, err := d.ReadMap(m, mc.spec, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got += record.FormatMap(rm)
+	}
+	const want = "@a: 0\n\n@c: 0\n@h: \n\n@hk[1]: \n\n@l: \n\n@mx: 0\n@s: count 0, average 0, total 0\n\n"
+	if got != want {
+		t.Errorf("got\n%q\nwant\n%q", got, want)
+	}
+}
+
+func TestDecoderMapByIndex(t *testing.T) {
+	requireBPF(t)
+	m := newMap(t, ebpf.PerCPUHash, 8, 8)
+	put(t, m, u(0), u(3))
+	spec := &program.Spec{Maps: []program.Map{
+		{Name: "@c", BPFName: "AT_c", Kind: program.Count},
+		{Name: "@gone", BPFName: "AT_gone", Kind: program.Count},
+	}}
+	d, err := NewDecoder(spec, &ebpf.Collection{Maps: map[string]*ebpf.Map{"AT_c": m}}, WithSymbolizer(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rm, err := d.Map(0, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := record.FormatMap(rm); got != "@c: 3\n" {
+		t.Errorf("Map(0) printed %q", got)
+	}
+	if _, err := d.Map(2, 0, 0); !errors.Is(err, ErrMalformed) {
+		t.Errorf("Map(2): err = %v, want ErrMalformed", err)
+	}
+	if _, err := d.Map(1, 0, 0); err == nil {
+		t.Error("Map(1) of an unloaded map succeeded")
 	}
 }

@@ -56,6 +56,8 @@ func TestPrintf(t *testing.T) {
 		{"%d %%\n", []record.Value{vi(1)}, "1 %%\n"},
 		{"100%%\n", nil, "100%%\n"},
 		{"%d%%%d\n", []record.Value{vi(1), vi(2)}, "1%2\n"},
+		{"a%%b %d|\n", []record.Value{vi(1)}, "a%b 1|\n"},
+		{"%s%%\n", []record.Value{vs("x")}, "x%%\n"},
 		// Conversions 0.17's parser rejects still print as C would.
 		{"[%+d|% d|%i]", []record.Value{vi(5), vi(5), vi(-5)}, "[+5| 5|-5]"},
 		{"[%#x|%#o|%#x]", []record.Value{vi(255), vi(8), vi(0)}, "[0xff|010|0]"},

@@ -129,6 +129,8 @@ func readStream(ctx context.Context, f *Factory, o *outcome, follow bool, items 
 			return err
 		case ctx.Err() != nil:
 			return nil
+		case err != nil && !notARecord(err):
+			return fmt.Errorf("reading the log of pod %s on node %s: %w", o.src.Pod, o.src.Node, err)
 		case err != nil:
 			// Not a record: a runtime panic or a line from a tool the
 			// runner ran. Show it rather than stop the trace.
@@ -148,6 +150,14 @@ func readStream(ctx context.Context, f *Factory, o *outcome, follow bool, items 
 			return nil
 		}
 	}
+}
+
+// notARecord says whether a reader error is about one line that is not a
+// JSON record, after which reading can go on.
+func notARecord(err error) bool {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	return errors.As(err, &syntax) || errors.As(err, &typ)
 }
 
 // textSink renders bpftrace text. Merged streams get one renderer per node

@@ -23,6 +23,10 @@ func NewTextRenderer(stdout, stderr io.Writer) *TextRenderer {
 	return &TextRenderer{stdout: stdout, stderr: stderr}
 }
 
+// Write is Render, so a TextRenderer can stand wherever a record Writer
+// does (the runner's --local mode prints text instead of JSON lines).
+func (t *TextRenderer) Write(r *Record) error { return t.Render(r) }
+
 // Render writes one record.
 func (t *TextRenderer) Render(r *Record) error {
 	var err error

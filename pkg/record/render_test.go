@@ -234,6 +234,11 @@ func TestRenderStderr(t *testing.T) {
 		{"exit", Record{Type: TypeExit}, "\n\n", ""},
 		{"printf", Record{Type: TypePrintf, Text: "a%%b\n"}, "a%%b\n", ""},
 	}
+	// Write must behave as Render.
+	var stdout, stderr bytes.Buffer
+	if err := NewTextRenderer(&stdout, &stderr).Write(&Record{Type: TypeExit}); err != nil || stdout.String() != "\n\n" {
+		t.Errorf("Write(exit) wrote %q, err %v", stdout.String(), err)
+	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 )
@@ -48,7 +49,8 @@ func ValidTraceID(id string) error {
 }
 
 // Parse decodes a spec strictly, fills in defaults and validates it. Unknown
-// fields and trailing data are errors: a runner older than the plugin must
+// fields, fields spelled in another case, fields given twice and trailing
+// data are errors: a runner older than the plugin must
 // refuse a spec it would only half understand rather than trace something
 // else than what the user asked for.
 func Parse(data []byte) (*TraceSpec, error) {
@@ -63,6 +65,9 @@ func Parse(data []byte) (*TraceSpec, error) {
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%w: unexpected data after the spec object", ErrInvalid)
+	}
+	if err := checkKeys(data, reflect.TypeFor[TraceSpec]()); err != nil {
+		return nil, err
 	}
 	// The version must be checked before defaults are filled in, so that a
 	// document of another kind is reported as such and not as a list of

@@ -80,6 +80,10 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{name: "not json", raw: `{"apiVersion":`, want: "invalid trace spec: decoding JSON: unexpected EOF"},
 		{name: "unknown field", raw: `{"apiVersion":"xtrace.dev/v1","kind":"TraceSpec","extra":1}`, want: `json: unknown field "extra"`},
+		{name: "key in another case", raw: `{"apiVersion":"xtrace.dev/v1","kind":"TraceSpec","ID":"x"}`, want: `unknown field "ID" at the top level (field names are case-sensitive)`},
+		{name: "nested key in another case", raw: `{"targets":[{"node":"n","pods":[{"UID":"x"}]}]}`, want: `unknown field "UID" at targets[0].pods[0]`},
+		{name: "duplicate key", raw: `{"id":"a","program":"x","id":"b"}`, want: `field "id" given twice at the top level`},
+		{name: "duplicate nested key", raw: `{"limits":{"traceBytes":1,"traceBytes":2}}`, want: `field "traceBytes" given twice at limits`},
 		{name: "trailing data", raw: `{"apiVersion":"xtrace.dev/v1","kind":"TraceSpec"} {}`, want: "unexpected data after the spec object"},
 		{name: "duration as number", raw: `{"limits":{"duration":30}}`, want: `duration must be a string such as "30s" or "5m", got 30`},
 		{name: "duration unparsable", raw: `{"limits":{"duration":"30 parsecs"}}`, want: `duration "30 parsecs": time: unknown unit`},

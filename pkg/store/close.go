@@ -85,20 +85,43 @@ func (t *Trace) background() {
 
 // prune keeps the node under its cap, records what it removed in the
 // trace's metadata, and stops events when only running traces are left
-// over the cap. A failure is reported as a warning record, not fatal: the
-// trace itself is fine.
+// over the cap. A failure is not fatal (the trace itself is fine); it
+// becomes a warning record after the next record written, so that the
+// runner's start record stays the first.
 func (t *Trace) prune() {
 	removed, remaining, err := prune(t.root, t.limits.NodeBytes)
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	t.meta.Pruned = append(t.meta.Pruned, removed...)
 	if err == nil && remaining > t.limits.NodeBytes {
 		t.nodeCapHit = true
 	}
-	t.mu.Unlock()
 	if err != nil {
-		_ = t.Write(&record.Record{V: record.Version, Type: record.TypeWarning, Time: time.Now().UTC(), Node: t.meta.Node,
-			Text: fmt.Sprintf("pruning old traces to respect the node output cap failed: %v", err)})
+		t.warnings = append(t.warnings, fmt.Sprintf("pruning old traces to respect the node output cap failed: %v", err))
 	}
+}
+
+// writeWarnings writes the pending warnings as warning records.
+func (t *Trace) writeWarnings() error {
+	warnings := t.warnings
+	t.warnings = nil
+	for _, w := range warnings {
+		line, err := json.Marshal(&record.Record{V: record.Version, Type: record.TypeWarning, Time: time.Now().UTC(), Node: t.meta.Node, Text: w})
+		if err != nil {
+			return fmt.Errorf("encoding warning record: %w", err)
+		}
+		line = append(line, '\n')
+		if capName, limit := t.capFor(record.TypeWarning); t.meta.Bytes+int64(len(line)) > limit {
+			if err := t.refuse(&record.Record{Type: record.TypeWarning}, capName); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := t.writeLine(line); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // writeMeta replaces meta.json atomically: a reader sees the old or the new

@@ -3,6 +3,7 @@ package store
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -219,6 +220,9 @@ func TestKilledRunnerLeavesReadableRecords(t *testing.T) {
 	if err := Remove(root, id); !errors.Is(err, ErrRunning) {
 		t.Errorf("Remove of a running trace = %v, want ErrRunning", err)
 	}
+	if metas, err := List(root); err != nil || len(metas) != 1 || metas[0].State != StateRunning || metas[0].Node != "node-1" || metas[0].Kernel == "" {
+		t.Errorf("List while running = %+v, %v; want the meta.json written at start", metas, err)
+	}
 
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -250,6 +254,10 @@ func TestKilledRunnerLeavesReadableRecords(t *testing.T) {
 	}
 	if running.Len() != buf.Len() {
 		t.Errorf("Cat while running gave %d bytes, after the kill %d", running.Len(), buf.Len())
+	}
+	var followed bytes.Buffer
+	if err := Follow(context.Background(), root, id, &followed, time.Millisecond); !errors.Is(err, ErrTruncated) || followed.String() != buf.String() {
+		t.Errorf("Follow after the kill = %v with %d bytes; want ErrTruncated with the %d bytes Cat gave", err, followed.Len(), buf.Len())
 	}
 
 	metas, err := List(root)

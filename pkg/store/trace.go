@@ -34,8 +34,9 @@ type Trace struct {
 	f           *os.File // records.jsonl, holding the trace's lock
 	w           *bufio.Writer
 	meta        Meta
-	nodeCapHit  bool // set by the pruner when finished traces alone cannot make room
-	finalCapHit bool // a final record was refused and a cap record says so
+	nodeCapHit  bool     // set by the pruner when finished traces alone cannot make room
+	finalCapHit bool     // a final record was refused and a cap record says so
+	warnings    []string // written after the next record
 	closed      bool
 }
 
@@ -161,7 +162,10 @@ func (t *Trace) Write(rec *record.Record) error {
 	if capName, limit := t.capFor(rec.Type); t.meta.Bytes+int64(len(line)) > limit {
 		return t.refuse(rec, capName)
 	}
-	return t.writeLine(line)
+	if err := t.writeLine(line); err != nil {
+		return err
+	}
+	return t.writeWarnings()
 }
 
 // capFor returns the cap that applies to a record of type typ and the

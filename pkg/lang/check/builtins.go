@@ -211,6 +211,8 @@ func (c *checker) arity(e *ast.CallExpr, min, max int) bool {
 	}
 	var want string
 	switch {
+	case min == 0 && max == 0:
+		want = "no arguments"
 	case min == max:
 		want = plural(min, "argument")
 	case n < min:
@@ -228,7 +230,7 @@ func (c *checker) arity(e *ast.CallExpr, min, max int) bool {
 func (c *checker) intArg(e *ast.CallExpr, i int) {
 	t := c.valueExpr(e.Args[i])
 	if !isVoid(t) && !isInt(t) {
-		c.errorf(e.Args[i].Pos(), "argument %d of %s() must be an integer, not a %s", i+1, e.Func, describe(t))
+		c.errorf(e.Args[i].Pos(), "argument %d of %s() must be an integer, not %s", i+1, e.Func, an(t))
 	}
 }
 
@@ -244,11 +246,11 @@ func (c *checker) aggregate(lhs *ast.MapExpr, call *ast.CallExpr, agg struct {
 	if agg.nargs > 0 {
 		arg = c.valueExpr(call.Args[0])
 		if !isVoid(arg) && !isInt(arg) {
-			c.errorf(call.Args[0].Pos(), "%s() needs an integer, not a %s", call.Func, describe(arg))
+			c.errorf(call.Args[0].Pos(), "%s() needs an integer, not %s", call.Func, an(arg))
 		}
 	}
 	c.useKeys(lhs)
-	m, ok := c.defineMap(lhs, agg.kind, call.Pos())
+	m, ok := c.defineMap(lhs, agg.kind)
 	if !ok {
 		return
 	}
@@ -347,15 +349,16 @@ func (c *checker) printf(e *ast.CallExpr) {
 		if i >= len(verbs) || isVoid(t) {
 			continue
 		}
+		if t.Kind == program.Tuple {
+			c.errorf(a.Pos(), "printf: a tuple cannot be printed with %s; print its elements one by one", verbs[i].Text)
+			continue
+		}
 		if !verbAccepts(verbs[i].Conv, t) {
 			want := "an integer"
 			if verbs[i].Conv == 's' {
 				want = "a string"
 			}
-			c.errorf(a.Pos(), "printf: %s needs %s, but argument %d is a %s", verbs[i].Text, want, i+1, describe(t))
-		}
-		if t.Kind == program.Tuple {
-			c.errorf(a.Pos(), "printf: a tuple cannot be printed with %s; print its elements one by one", verbs[i].Text)
+			c.errorf(a.Pos(), "printf: %s needs %s, but argument %d is %s", verbs[i].Text, want, i+1, an(t))
 		}
 	}
 }
@@ -448,4 +451,7 @@ func (c *checker) delete(e *ast.CallExpr) {
 	}
 	c.useKeys(target)
 	c.info.Types[e.Args[0]] = intType
+	if m := c.info.Maps[target.Name]; m != nil && m.defined && (m.Kind == program.Hist || m.Kind == program.LHist) {
+		c.errorf(e.Pos(), "delete() cannot remove one key of the %s() map %s; use clear(%s)", m.Kind, m.Name, m.Name)
+	}
 }

@@ -272,7 +272,7 @@ func (c *checker) exprStmt(s *ast.ExprStmt) {
 func (c *checker) condition(e ast.Expr, what string) {
 	t := c.expr(e)
 	if !isVoid(t) && !isInt(t) {
-		c.errorf(e.Pos(), "the %s must be an integer, not a %s", what, describe(t))
+		c.errorf(e.Pos(), "the %s must be an integer, not %s", what, an(t))
 	}
 }
 
@@ -287,7 +287,10 @@ func (c *checker) assign(s *ast.AssignStmt) {
 		}
 		rt := c.valueExpr(s.Rhs)
 		if s.Op != "=" {
-			c.compound(s, rt)
+			if !c.compound(s, rt) {
+				c.useKeys(lhs)
+				return
+			}
 			rt = intType
 		}
 		c.storeMap(lhs, rt, s.Rhs.Pos())
@@ -313,10 +316,13 @@ func (c *checker) assign(s *ast.AssignStmt) {
 	}
 }
 
-// compound checks the operands of `x op= y`.
-func (c *checker) compound(s *ast.AssignStmt, rt program.Type) {
+// compound checks the operands of `x op= y` and reports whether they are
+// integers.
+func (c *checker) compound(s *ast.AssignStmt, rt program.Type) bool {
+	ok := true
 	if !isInt(rt) {
-		c.errorf(s.Rhs.Pos(), "%s needs an integer on the right, not a %s", s.Op, describe(rt))
+		c.errorf(s.Rhs.Pos(), "%s needs an integer on the right, not %s", s.Op, an(rt))
+		ok = false
 	}
 	var lt program.Type
 	switch lhs := s.Lhs.(type) {
@@ -326,9 +332,11 @@ func (c *checker) compound(s *ast.AssignStmt, rt program.Type) {
 		lt = c.vars[lhs.Name]
 	}
 	if !isInt(lt) {
-		c.errorf(s.OpPos, "%s needs an integer on the left, not a %s", s.Op, describe(lt))
+		c.errorf(s.OpPos, "%s needs an integer on the left, not %s", s.Op, an(lt))
+		ok = false
 	}
 	c.info.Types[s.Lhs] = lt
+	return ok
 }
 
 func (c *checker) incDec(x ast.Expr, pos ast.Pos) {
@@ -347,7 +355,7 @@ func (c *checker) incDec(x ast.Expr, pos ast.Pos) {
 			return
 		}
 		if !isInt(t) {
-			c.errorf(pos, "++ and -- need an integer variable, but $%s is a %s", x.Name, describe(t))
+			c.errorf(pos, "++ and -- need an integer variable, but $%s is %s", x.Name, an(t))
 		}
 		c.info.Types[x] = t
 	default:
@@ -380,7 +388,7 @@ func (c *checker) storeVar(v *ast.VarExpr, t program.Type, pos ast.Pos) {
 		c.vars[v.Name] = t
 		c.changed = true
 	case !compatible(old, t):
-		c.errorf(pos, "cannot assign a %s to $%s, which holds a %s", describe(t), v.Name, describe(old))
+		c.errorf(pos, "cannot assign %s to $%s, which holds %s", an(t), v.Name, an(old))
 	default:
 		if nt := widen(old, t); !sameType(nt, old) {
 			c.vars[v.Name] = nt
@@ -412,7 +420,7 @@ func (c *checker) mapFor(x *ast.MapExpr) *MapInfo {
 
 // defineMap gives a map its kind at its first assignment, or reports a
 // conflicting later one.
-func (c *checker) defineMap(x *ast.MapExpr, kind program.MapKind, pos ast.Pos) (*MapInfo, bool) {
+func (c *checker) defineMap(x *ast.MapExpr, kind program.MapKind) (*MapInfo, bool) {
 	m := c.mapFor(x)
 	if !m.defined {
 		m.defined, m.Kind, m.Pos = true, kind, x.Pos()
@@ -420,7 +428,7 @@ func (c *checker) defineMap(x *ast.MapExpr, kind program.MapKind, pos ast.Pos) (
 		return m, true
 	}
 	if m.Kind != kind {
-		c.errorf(pos, "%s already holds %s (first assigned at %s); it cannot also hold %s",
+		c.errorf(x.Pos(), "%s already holds %s (first assigned at %s); it cannot also hold %s",
 			x.Name, kindPhrase(m.Kind), c.where(m.Pos), kindPhrase(kind))
 		return m, false
 	}
@@ -445,12 +453,12 @@ func (c *checker) storeMap(x *ast.MapExpr, t program.Type, pos ast.Pos) {
 	if isVoid(t) {
 		return
 	}
-	m, ok := c.defineMap(x, program.Value, pos)
+	m, ok := c.defineMap(x, program.Value)
 	if !ok {
 		return
 	}
 	if !compatible(m.Value, t) {
-		c.errorf(pos, "cannot assign a %s to %s, which holds %s values", describe(t), x.Name, describe(m.Value))
+		c.errorf(pos, "cannot assign %s to %s, which holds %s values", an(t), x.Name, describe(m.Value))
 		return
 	}
 	// The zero Type is the unknown type, so the first assignment simply
@@ -488,8 +496,8 @@ func (c *checker) useKeys(x *ast.MapExpr) {
 	}
 	for i, k := range keys {
 		if !compatible(m.Keys[i], k) {
-			c.errorf(x.Keys[i].Pos(), "key %d of %s is a %s here but a %s at %s", i+1, x.Name,
-				describe(k), describe(m.Keys[i]), c.where(m.keysPos))
+			c.errorf(x.Keys[i].Pos(), "key %d of %s is %s here but %s at %s", i+1, x.Name,
+				an(k), an(m.Keys[i]), c.where(m.keysPos))
 			continue
 		}
 		if nk := widen(m.Keys[i], k); !sameType(nk, m.Keys[i]) {
@@ -583,7 +591,7 @@ func (c *checker) mapRead(e *ast.MapExpr) program.Type {
 		return unknownType
 	}
 	if m.Kind != program.Value {
-		c.errorf(e.Pos(), "%s holds %s results, which can be printed but not read in a probe", e.Name, m.Kind)
+		c.errorf(e.Pos(), "%s holds %s() results, which can be printed but not read in a probe", e.Name, m.Kind)
 		return intType
 	}
 	if m.Value.Kind == program.None {
@@ -625,7 +633,7 @@ func (c *checker) unary(e *ast.UnaryExpr) program.Type {
 	case "-", "~", "!":
 		t := c.valueExpr(e.X)
 		if !isInt(t) {
-			c.errorf(e.OpPos, "operator %s needs an integer, not a %s", e.Op, describe(t))
+			c.errorf(e.OpPos, "operator %s needs an integer, not %s", e.Op, an(t))
 			return intType
 		}
 		if Unknown(t) {
@@ -650,15 +658,15 @@ func (c *checker) binary(e *ast.BinaryExpr) program.Type {
 		if (isString(lt) && isString(rt)) || (isInt(lt) && isInt(rt)) {
 			return intType
 		}
-		c.errorf(e.OpPos, "cannot compare a %s with a %s", describe(lt), describe(rt))
+		c.errorf(e.OpPos, "cannot compare %s with %s", an(lt), an(rt))
 		return intType
 	}
 	if !isInt(lt) {
-		c.errorf(e.X.Pos(), "operator %s needs integers, but its left operand is a %s", e.Op, describe(lt))
+		c.errorf(e.X.Pos(), "operator %s needs integers, but its left operand is %s", e.Op, an(lt))
 		return intType
 	}
 	if !isInt(rt) {
-		c.errorf(e.Y.Pos(), "operator %s needs integers, but its right operand is a %s", e.Op, describe(rt))
+		c.errorf(e.Y.Pos(), "operator %s needs integers, but its right operand is %s", e.Op, an(rt))
 		return intType
 	}
 	switch e.Op {

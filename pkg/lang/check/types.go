@@ -166,3 +166,13 @@ func hasUnknown(t program.Type) bool {
 	}
 	return false
 }
+
+// an names a type with its indefinite article: "an integer", "a string".
+func an(t program.Type) string {
+	d := describe(t)
+	switch d[0] {
+	case 'a', 'e', 'i', 'o', 'u':
+		return "an " + d
+	}
+	return "a " + d
+}

@@ -99,14 +99,20 @@ func (f *fn) alloc(size int) loc {
 	return loc{regScratch, off}
 }
 
-// mark and release bracket a statement: the temporaries it allocated are
-// free again after it.
+// allocMark is the allocator state; save and restore bracket a statement
+// or an expression so the temporaries it allocated are free again after it.
 type allocMark struct{ frame, scratch int }
 
-func (f *fn) save() allocMark          { return allocMark{f.frame, f.scratch} }
-func (f *fn) restore(m allocMark)      { f.frame, f.scratch = m.frame, m.scratch }
-func (f *fn) usesScratch() bool        { return f.scratchMax > 0 }
-func off16(n int) int16                { return int16(n) }
+func (f *fn) save() allocMark     { return allocMark{f.frame, f.scratch} }
+func (f *fn) restore(m allocMark) { f.frame, f.scratch = m.frame, m.scratch }
+
+// usesScratch reports whether the program needs the per-CPU scratch buffer.
+func (f *fn) usesScratch() bool { return f.scratchMax > 0 }
+
+// off16 narrows a memory offset to the instruction's field. Offsets stay
+// within the 512-byte stack or the 32 KiB scratch buffer, so they fit.
+func off16(n int) int16 { return int16(n) }
+
 func (f *fn) call(fnc asm.BuiltinFunc) { f.emit(fnc.Call()) }
 
 // store writes register r (8 bytes) at l.
@@ -119,9 +125,16 @@ func (f *fn) load(r asm.Register, l loc) {
 	f.emit(asm.LoadMem(r, l.base, off16(l.off), asm.DWord))
 }
 
-// storeImm writes a small constant as 8 bytes at l.
+// storeImm writes a small constant, sign-extended, as 8 bytes at l.
 func (f *fn) storeImm(l loc, v int32) {
-	f.emit(asm.StoreImm(l.base, off16(l.off), int64(v), asm.DWord))
+	f.emit(stImm64(l.base, l.off, v))
+}
+
+// stImm64 is `*(u64 *)(dst + off) = imm`. asm.StoreImm refuses the DWord
+// size although the kernel accepts it (the immediate is sign-extended), so
+// the instruction is built by hand.
+func stImm64(dst asm.Register, off int, v int32) asm.Instruction {
+	return asm.Instruction{OpCode: asm.StoreImmOp(asm.DWord), Dst: dst, Offset: off16(off), Constant: int64(v)}
 }
 
 // addr puts the address of l into register r.

@@ -86,14 +86,20 @@ func (e *tracefsEnv) MatchTracepoints(category, name string) ([][2]string, error
 }
 
 func (e *tracefsEnv) MatchKernelFuncs(pattern string) ([]string, error) {
-	data, err := os.ReadFile(filepath.Join(e.root, "available_filter_functions"))
+	// available_filter_functions may be unreadable (lockdown), so text
+	// symbols come from kallsyms.
+	data, err := os.ReadFile("/proc/kallsyms")
 	if err != nil {
 		return nil, err
 	}
 	seen := map[string]bool{}
 	var out []string
 	for _, line := range strings.Split(string(data), "\n") {
-		name, _, _ := strings.Cut(line, " ")
+		fields := strings.Fields(line)
+		if len(fields) < 3 || (fields[1] != "T" && fields[1] != "t") || len(fields) > 3 {
+			continue
+		}
+		name := fields[2]
 		if ok, _ := path.Match(pattern, name); ok && !seen[name] {
 			seen[name] = true
 			out = append(out, name)

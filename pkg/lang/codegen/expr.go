@@ -115,7 +115,7 @@ func (g *gen) eval(e ast.Expr, dst loc) {
 		case "ustack":
 			g.ustack(dst)
 		case "func":
-			g.ctxWord(asm.R0, g.regs().ip)
+			g.funcAddr()
 			g.store(dst, asm.R0)
 			g.storePid(dst.plus(8))
 		default:
@@ -357,7 +357,7 @@ func (g *gen) builtinInt(e *ast.Builtin) {
 	case "retval":
 		g.ctxWord(asm.R0, g.regs().ret)
 	case "func":
-		g.ctxWord(asm.R0, g.regs().ip)
+		g.funcAddr()
 	case "kstack":
 		g.kstack()
 	default:
@@ -385,6 +385,19 @@ func argIndex(name string) (int, bool) {
 // would be sign-extended to all ones.)
 func (g *gen) low32(r asm.Register) {
 	g.emit(asm.LSh.Imm(r, 32), asm.RSh.Imm(r, 32))
+}
+
+// funcAddr puts the traced function's address into R0. In a kretprobe the
+// saved instruction pointer is already the return address in the caller, so
+// the function's entry comes from bpf_get_func_ip (kernel 5.15); elsewhere
+// the instruction pointer is the probed address itself.
+func (g *gen) funcAddr() {
+	if g.pt.kind == ast.Kretprobe {
+		g.emit(asm.Mov.Reg(asm.R1, regCtx))
+		g.call(asm.FnGetFuncIp)
+		return
+	}
+	g.ctxWord(asm.R0, g.regs().ip)
 }
 
 // ctxWord loads the 8-byte context word at off into r.

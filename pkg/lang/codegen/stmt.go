@@ -84,20 +84,28 @@ func (g *gen) scope() {
 	}
 }
 
-func (g *gen) block(b *ast.Block) {
+// block emits b's statements and reports whether control never falls out
+// of it (it always ends in return or exit). Statements after such an end
+// are dead and not emitted: the verifier rejects unreachable instructions.
+func (g *gen) block(b *ast.Block) bool {
 	for _, s := range b.Stmts {
 		m := g.save()
-		g.stmt(s)
+		done := g.stmt(s)
 		g.restore(m)
+		if done {
+			return true
+		}
 	}
+	return false
 }
 
-func (g *gen) stmt(s ast.Stmt) {
+// stmt emits s and reports whether control never falls out of it.
+func (g *gen) stmt(s ast.Stmt) bool {
 	switch s := s.(type) {
 	case *ast.Block:
-		g.block(s)
+		return g.block(s)
 	case *ast.ExprStmt:
-		g.exprStmt(s.X)
+		return g.exprStmt(s.X)
 	case *ast.AssignStmt:
 		g.assign(s)
 	case *ast.IncDecStmt:
@@ -106,51 +114,59 @@ func (g *gen) stmt(s ast.Stmt) {
 		g.intReg(s.Cond)
 		other, end := g.label(), g.label()
 		g.emit(asm.JEq.Imm(asm.R0, 0, other))
-		g.block(s.Then)
-		if s.Else != nil {
+		thenDone := g.block(s.Then)
+		if s.Else != nil && !thenDone {
 			g.emit(asm.Ja.Label(end))
 		}
 		g.mark(other)
-		if s.Else != nil {
-			m := g.save()
-			g.stmt(s.Else)
-			g.restore(m)
+		if s.Else == nil {
+			return false
+		}
+		m := g.save()
+		elseDone := g.stmt(s.Else)
+		g.restore(m)
+		if !thenDone {
 			g.mark(end)
 		}
+		return thenDone && elseDone
 	case *ast.ReturnStmt:
 		g.emit(asm.Ja.Label(g.ret))
+		return true
 	default:
 		g.internal(s.Pos(), "unsupported statement %T", s)
 	}
+	return false
 }
 
-// exprStmt evaluates an expression for its effect.
-func (g *gen) exprStmt(e ast.Expr) {
+// exprStmt evaluates an expression for its effect; it reports whether the
+// expression was exit().
+func (g *gen) exprStmt(e ast.Expr) bool {
 	if call, ok := e.(*ast.CallExpr); ok {
 		switch call.Func {
 		case "printf":
 			g.printf(call)
-			return
+			return false
 		case "print":
 			g.print(call)
-			return
+			return false
 		case "clear", "zero":
 			g.clearZero(call)
-			return
+			return false
 		case "delete":
 			g.delete(call)
-			return
+			return false
 		case "exit":
 			g.event(program.EventExit)
 			g.emit(asm.Ja.Label(g.ret))
-			return
+			return true
 		}
 	}
 	if isScalar(g.typeOf(e)) {
 		g.intReg(e)
-		return
+		return false
 	}
 	g.value(e)
+	return false
 }
 
 // compoundOps maps `op=` to the ALU operation.
@@ -365,7 +381,7 @@ func (g *gen) minMax(um *userMap, key, arg loc) {
 	g.mark(set)
 	g.load(asm.R2, arg)
 	g.emit(asm.StoreMem(asm.R0, 0, asm.R2, asm.DWord))
-	g.emit(asm.StoreImm(asm.R0, 8, 1, asm.DWord))
+	g.emit(stImm64(asm.R0, 8, 1))
 	g.emit(asm.Ja.Label(end))
 	g.mark(fresh)
 	val := g.alloc(16)

@@ -1,7 +1,6 @@
 package parser
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 
@@ -37,10 +36,6 @@ var castTypes = map[string]bool{
 	"int8": true, "int16": true, "int32": true, "int64": true,
 	"uint8": true, "uint16": true, "uint32": true, "uint64": true,
 }
-
-func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
-
-func upper(s string) string { return strings.ToUpper(s) }
 
 // enter and leave bound the nesting of expressions.
 func (p *parser) enter() {

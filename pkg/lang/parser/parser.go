@@ -6,10 +6,31 @@
 // an error in a statement the parser skips to the next `;` or `}` and goes
 // on; after an error in a probe's header it skips to the probe's `{`, so one
 // run reports the independent mistakes of a whole program.
+//
+// The syntax is bpftrace's, restricted to the subset in PRODUCT.md §2, with
+// these choices where bpftrace leaves room:
+//
+//   - Inside a /predicate/, a `/` followed by `{` (or the end of input) closes
+//     the predicate; any other `/` divides, so `/pid / 2 == 0/` works without
+//     the parentheses bpftrace needs.
+//   - `;` separates statements; it is optional before `}` and after an if
+//     statement's block, and empty statements are allowed.
+//   - An identifier followed by `(` is a call, whatever its name; the checker
+//     decides which functions exist. Any other identifier must be a builtin
+//     (see IsBuiltin), else it is an "unknown identifier" error.
+//   - Probe types are fixed (ast.ProbeKind); their fields are checked here
+//     (count, profile/interval unit and rate), while whether a tracepoint
+//     or function exists is left to the kernel.
+//   - Casts, struct types, pointer dereference, `&`, loops, positional
+//     parameters and #include are outside the subset and get a message
+//     that says so rather than a generic syntax error.
 package parser
 
 import (
+	"fmt"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/xtrace-dev/kubectl-xtrace/pkg/lang/ast"
 	"github.com/xtrace-dev/kubectl-xtrace/pkg/lang/diag"
@@ -71,7 +92,7 @@ func (p *parser) error(pos ast.Pos, msg string) {
 }
 
 func (p *parser) errorf(pos ast.Pos, format string, args ...any) {
-	p.error(pos, sprintf(format, args...))
+	p.error(pos, fmt.Sprintf(format, args...))
 }
 
 // fail records an error and abandons the current statement.
@@ -83,6 +104,15 @@ func (p *parser) fail(pos ast.Pos, format string, args ...any) {
 // failExpected reports that the current token is not what was wanted.
 func (p *parser) failExpected(want string) {
 	p.fail(p.pos, "expected %s, found %s", want, p.found())
+}
+
+// failExpectedClose reports a missing closing token; a `=` in its place is
+// most likely a comparison written with one `=`, so the message says so.
+func (p *parser) failExpectedClose(want string) {
+	if p.tok == scanner.ASSIGN {
+		p.fail(p.pos, "expected %s, found '=' (use == to compare)", want)
+	}
+	p.failExpected(want)
 }
 
 // found describes the current token for "expected X, found Y" messages,
@@ -97,12 +127,17 @@ func (p *parser) found() string {
 	return "'" + shorten(p.file.Src[p.pos:p.sc.Offset()]) + "'"
 }
 
+// shorten cuts long token text for messages, at a character boundary.
 func shorten(s string) string {
 	const max = 24
-	if len(s) > max {
-		return s[:max] + "..."
+	if len(s) <= max {
+		return s
 	}
-	return s
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }
 
 func (p *parser) expect(tok scanner.Token) ast.Pos {
@@ -220,7 +255,7 @@ func (p *parser) parsePredicate() ast.Expr {
 	x := p.parseExpr()
 	p.inPredicate = false
 	if p.tok != scanner.QUO {
-		p.failExpected("'/' to end the predicate")
+		p.failExpectedClose("'/' to end the predicate")
 	}
 	p.next()
 	return x
@@ -261,7 +296,7 @@ var probeFields = map[ast.ProbeKind][]string{
 func wantForm(typ string, kind ast.ProbeKind) string {
 	form := typ
 	for _, f := range probeFields[kind] {
-		form += ":" + upper(f)
+		form += ":" + strings.ToUpper(f)
 	}
 	return form
 }
@@ -312,19 +347,19 @@ func (p *parser) fillAttachPoint(ap *ast.AttachPoint, typ string, fields []field
 	want := wantForm(typ, ap.Kind)
 	for i, name := range names {
 		if i >= len(fields) {
-			return sprintf("missing %s in probe %q (want %s)", name, ap.Raw, want), end
+			return fmt.Sprintf("missing %s in probe %q (want %s)", name, ap.Raw, want), end
 		}
 		if fields[i].lit == "" {
-			return sprintf("missing %s in probe %q (want %s)", name, ap.Raw, want), fields[i].pos
+			return fmt.Sprintf("missing %s in probe %q (want %s)", name, ap.Raw, want), fields[i].pos
 		}
 	}
 	if len(fields) > len(names) {
 		extra := fields[len(names)]
 		colon := extra.pos - 1
 		if len(names) == 0 {
-			return sprintf("%s probe takes no arguments, found %q", typ, p.file.Src[colon:end]), colon
+			return fmt.Sprintf("%s probe takes no arguments, found %q", typ, p.file.Src[colon:end]), colon
 		}
-		return sprintf("too many fields in probe %q (want %s)", ap.Raw, want), colon
+		return fmt.Sprintf("too many fields in probe %q (want %s)", ap.Raw, want), colon
 	}
 
 	switch ap.Kind {
@@ -337,11 +372,11 @@ func (p *parser) fillAttachPoint(ap *ast.AttachPoint, typ string, fields []field
 		switch unit.lit {
 		case "hz", "s", "ms", "us":
 		default:
-			return sprintf("unknown unit %q in probe %q (want hz, s, ms or us)", unit.lit, ap.Raw), unit.pos
+			return fmt.Sprintf("unknown unit %q in probe %q (want hz, s, ms or us)", unit.lit, ap.Raw), unit.pos
 		}
 		rate, err := strconv.ParseUint(num.lit, 10, 64)
 		if err != nil || rate == 0 {
-			return sprintf("invalid number %q in probe %q (want a positive integer)", num.lit, ap.Raw), num.pos
+			return fmt.Sprintf("invalid number %q in probe %q (want a positive integer)", num.lit, ap.Raw), num.pos
 		}
 		ap.Unit, ap.Rate = unit.lit, rate
 	}
@@ -472,7 +507,10 @@ func (p *parser) parseIf() *ast.IfStmt {
 	}
 	p.next()
 	s.Cond = p.parseExpr()
-	p.expect(scanner.RPAREN)
+	if p.tok != scanner.RPAREN {
+		p.failExpectedClose("')'")
+	}
+	p.next()
 	if p.tok != scanner.LBRACE {
 		p.failExpected("'{'")
 	}

@@ -342,6 +342,8 @@ func TestParseErrors(t *testing.T) {
 		{"missing body after predicate", "kprobe:f /pid/", []string{"1:15: expected '{', found end of file"}},
 		{"unclosed predicate", "kprobe:f /pid { }", []string{"1:15: expected '/' to end the predicate, found '{'"}},
 		{"bad predicate", "kprobe:f /pid == / { @x = 1; }", []string{"1:18: expected expression, found '/'"}},
+		{"assignment in predicate", "kprobe:f /pid = 1/ { }", []string{"1:15: expected '/' to end the predicate, found '=' (use == to compare)"}},
+		{"predicate before end of file", "kprobe:f /pid", []string{"1:14: expected '/' to end the predicate, found end of file"}},
 		{"body parsed after header error", "kprobe:f +/ { @x = y; }", []string{
 			"1:10: expected ',', '/' or '{', found '+'",
 			`1:20: unknown identifier "y"`}},
@@ -368,6 +370,9 @@ func TestParseErrors(t *testing.T) {
 		{"decrement field", "t:a:b { --args.x; }", []string{"1:11: cannot apply -- to field x (want a $variable or an @map)"}},
 		{"if without parens", "BEGIN { if pid { } }", []string{"1:12: expected '(' after if, found 'pid'"}},
 		{"if without block", "BEGIN { if (pid) @x = 1; }", []string{"1:18: expected '{', found '@x'"}},
+		{"assignment in if", "BEGIN { if ($x = 1) { } }", []string{"1:16: expected ')', found '=' (use == to compare)"}},
+		{"unclosed if condition", "BEGIN { if ($x == 1 { } }", []string{"1:21: expected ')', found '{'"}},
+		{"if at end of file", "BEGIN { if", []string{"1:11: expected '(' after if, found end of file"}},
 		{"else without if", "BEGIN { else { } }", []string{"1:9: else without a preceding if"}},
 		{"else followed by junk", "BEGIN { if (1) {} else @x = 1; }", []string{"1:24: expected 'if' or '{' after else, found '@x'"}},
 		{"return with value", "BEGIN { return 1; }", []string{"1:16: expected ';' after return (return takes no value), found '1'"}},
@@ -389,6 +394,18 @@ func TestParseErrors(t *testing.T) {
 		{"string in found", `BEGIN { @x = 1 "abc"; }`, []string{`1:16: expected ';' or '}' after statement, found string "abc"`}},
 		{"long token shortened", "BEGIN { @x = 1 @a_very_long_map_name_indeed_yes = 2; }",
 			[]string{"1:16: expected ';' or '}' after statement, found '@a_very_long_map_name_in...'"}},
+		{"unclosed call at semicolon", "BEGIN { @x = count(; }", []string{"1:20: expected expression, found ';'"}},
+		{"unclosed printf", `BEGIN { printf("%d\n", @x[1]; }`, []string{"1:29: expected ')', found ';'"}},
+		{"map of maps", "BEGIN { @x[1][2] = 1; }", []string{"1:14: expected ';' or '}' after statement, found '['"}},
+		{"two strings", `BEGIN { @x = "a" "b"; }`, []string{`1:18: expected ';' or '}' after statement, found string "b"`}},
+		{"columns count bytes", "BEGIN { @x = é; }", []string{"1:14: invalid character 'é'", "1:16: expected expression, found ';'"}},
+		{"error on a later line", "BEGIN\n{\n  @x = 1;\n  @y = @x +* 2;\n}", []string{"4:12: pointer dereference is not supported"}},
+		{"extra closing brace", "BEGIN { @x = 1 } }", []string{"1:18: expected probe, found '}'"}},
+		{"semicolon between probes", "k:f { } ; k:g { }", []string{"1:9: expected probe, found ';'"}},
+		{"junk after last probe", "BEGIN { } extra", []string{
+			`1:11: unknown probe type "extra"`,
+			"1:16: expected ',', '/' or '{', found end of file"}},
+		{"empty predicate", "kprobe:f / { }", []string{"1:12: expected expression, found '{'"}},
 		{"dereference", "BEGIN { @x = *arg0; }", []string{"1:14: pointer dereference is not supported"}},
 		{"address of", "BEGIN { @x = &arg0; }", []string{"1:14: taking an address with & is not supported"}},
 		{"tutorial lesson 11 cast", `kprobe:vfs_open { printf("open path: %s\n", str(((struct path *)arg0)->dentry->d_name.name)); }`,
@@ -407,6 +424,17 @@ func TestParseErrors(t *testing.T) {
 				t.Errorf("errors for %q\n got %q\nwant %q", tt.src, got, tt.want)
 			}
 		})
+	}
+}
+
+func TestPartialProgramOnError(t *testing.T) {
+	prog, err := ParseFile("t", "BEGIN { @x = 1; @y = ; @z = foo; } kprobe:f { exit(); }")
+	if err == nil {
+		t.Fatal("no error")
+	}
+	want := "(program (probe BEGIN (block (= @x 1) (= @z (bad)))) (probe kprobe:f (block (expr (call exit)))))"
+	if got := ast.Sexpr(prog); got != want {
+		t.Errorf("partial program\n got %s\nwant %s", got, want)
 	}
 }
 
@@ -510,5 +538,20 @@ func TestPositions(t *testing.T) {
 	inc := prog.Probes[0].Body.Stmts[1].(*ast.IfStmt).Then.Stmts[0].(*ast.IncDecStmt)
 	if inc.OpPos != 92 || !inc.Inc || !inc.Prefix {
 		t.Errorf("IncDecStmt = %+v, want prefix ++ at 92", inc)
+	}
+}
+
+func TestIsBuiltin(t *testing.T) {
+	for _, name := range []string{"pid", "tid", "uid", "gid", "comm", "nsecs", "elapsed", "cpu",
+		"cgroup", "retval", "arg0", "arg5", "arg9", "probe", "func", "kstack", "ustack", "rand",
+		"args", "curtask", "cpid", "username"} {
+		if !IsBuiltin(name) {
+			t.Errorf("IsBuiltin(%q) = false, want true", name)
+		}
+	}
+	for _, name := range []string{"arg10", "printf", "count", "if", "BEGIN", "Pid", ""} {
+		if IsBuiltin(name) {
+			t.Errorf("IsBuiltin(%q) = true, want false", name)
+		}
 	}
 }
