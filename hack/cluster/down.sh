@@ -13,8 +13,11 @@ source "$HERE/lib.sh"
 T0=$(date +%s)
 log() { echo "[down +$(( $(date +%s) - T0 ))s] $*"; }
 [[ -d $STATE ]] || { log "no state dir $STATE: nothing to stop"; exit 0; }
-exec 9>"$XK8S_ROOT/lock"
-flock -w 600 9 || { log "ERROR: another up.sh/down.sh holds $XK8S_ROOT/lock"; exit 1; }
+# up.sh calls us with the lock already held (XTRACE_CLUSTER_LOCKED=1).
+if [[ -z ${XTRACE_CLUSTER_LOCKED:-} ]]; then
+  exec 9>"$XK8S_ROOT/lock"
+  flock -w 600 9 || { log "ERROR: another up.sh/down.sh holds $XK8S_ROOT/lock"; exit 1; }
+fi
 
 stop() { # name [timeout-seconds]: TERM, then KILL after the timeout
   local n=$1 to=${2:-20} f="$RUN/$1.pid" p
@@ -65,6 +68,14 @@ for d in /proc/[0-9]*; do
     p=${d#/proc/}; log "killing leftover shim pid $p"; kill -KILL "$p" 2>/dev/null || true
   fi
 done
+# Container processes that outlived their shim (containerd or the shim was
+# killed rather than stopped): every process in a kubepods cgroup belongs to
+# this cluster's pods, since only our kubelet creates kubepods.
+pids=$(cat /sys/fs/cgroup/unified/kubepods/cgroup.procs /sys/fs/cgroup/unified/kubepods/*/cgroup.procs \
+           /sys/fs/cgroup/unified/kubepods/*/*/cgroup.procs /sys/fs/cgroup/unified/kubepods/*/*/*/cgroup.procs \
+           /sys/fs/cgroup/kubepods/cgroup.procs /sys/fs/cgroup/kubepods/*/cgroup.procs \
+           /sys/fs/cgroup/kubepods/*/*/cgroup.procs /sys/fs/cgroup/kubepods/*/*/*/cgroup.procs 2>/dev/null | sort -un || true)
+for p in $pids; do log "killing leftover container process $p ($(cat /proc/"$p"/comm 2>/dev/null))"; kill -KILL "$p" 2>/dev/null || true; done
 sleep 0.5
 # Mounts under the state dir (overlay rootfs, shm, projected volumes), deepest first.
 awk '{print $5}' /proc/self/mountinfo | grep "^$STATE/" | sort -r | while read -r m; do

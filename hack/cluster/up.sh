@@ -92,10 +92,28 @@ check_port() { # port name
 }
 
 
+# ------------------------------------------------- after an unclean stop
+# If the machine was rebooted or our daemons were killed (a CI session ends by
+# killing what it left running), mounts, the CNI bridge and sandboxes of the
+# dead cluster remain: clean them with down.sh before starting anew.
+any_alive=0
+for n in etcd containerd kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubelet; do
+  alive "$n" && any_alive=1
+done
+if (( ! any_alive )) && { grep -q " $STATE/" /proc/self/mountinfo || ip link show "$BRIDGE" >/dev/null 2>&1; }; then
+  log "leftovers of a cluster that was not stopped with down.sh: cleaning up first"
+  XTRACE_CLUSTER_LOCKED=1 "$HERE/down.sh"
+fi
+
 # ------------------------------------------------------------ helper tools
 # Built from this module (hack/tools), static, so they run in scratch images.
 log "building helper tools (image pause xtest crirm)"
-(cd "$REPO" && CGO_ENABLED=0 go build -trimpath -o "$TOOLS/" ./hack/tools/image ./hack/tools/pause ./hack/tools/xtest ./hack/tools/crirm)
+# A binary is replaced only when it changed: its mtime decides below whether
+# the image built from it must be rebuilt and re-imported.
+rm -rf "$TOOLS.new"; mkdir -p "$TOOLS.new"
+(cd "$REPO" && CGO_ENABLED=0 go build -trimpath -o "$TOOLS.new/" ./hack/tools/image ./hack/tools/pause ./hack/tools/xtest ./hack/tools/crirm)
+for f in "$TOOLS.new"/*; do cmp -s "$f" "$TOOLS/${f##*/}" || mv -f "$f" "$TOOLS/"; done
+rm -rf "$TOOLS.new"
 # name=image-ref; each image is one static binary at /<name>, entrypoint /<name>.
 mkdir -p "$STATE/images"
 for spec in "${CLUSTER_IMAGES[@]}"; do

@@ -2,6 +2,7 @@ package attach
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -183,6 +184,19 @@ func buildTarget(t *testing.T, dir string) string {
 	return bin
 }
 
+// buildCTarget compiles testdata/ctarget with the system C compiler.
+func buildCTarget(dir string) (string, error) {
+	cc, err := exec.LookPath("cc")
+	if err != nil {
+		return "", fmt.Errorf("no C compiler to build a return-probe target: %w", err)
+	}
+	bin := filepath.Join(dir, "ctarget")
+	if out, err := exec.Command(cc, "-O1", "-o", bin, "testdata/ctarget/ctarget.c").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("cc: %v: %s", err, out)
+	}
+	return bin, nil
+}
+
 func TestUprobe(t *testing.T) {
 	requireRoot(t)
 	tmp := t.TempDir()
@@ -213,24 +227,33 @@ func TestUprobe(t *testing.T) {
 	}
 	runCopy := filepath.Join(root, "usr/lib/libtarget.so.1")
 
-	tests := []struct {
+	const goSym = "main.uprobeTarget"
+	type uprobeCase struct {
 		name   string
 		kind   ast.ProbeKind
 		target string
+		sym    string
 		opts   Options
 		run    string // the file to execute; the probe must see its calls
-	}{
-		{"host path", ast.Uprobe, bin, Options{}, bin},
-		{"return", ast.Uretprobe, bin, Options{}, bin},
-		{"container root symlink", ast.Uprobe, "/usr/bin/target", Options{Root: root}, inRoot},
-		{"library name", ast.Uprobe, "libtarget", Options{Root: root}, runCopy},
+	}
+	tests := []uprobeCase{
+		{"host path", ast.Uprobe, bin, goSym, Options{}, bin},
+		{"container root symlink", ast.Uprobe, "/usr/bin/target", goSym, Options{Root: root}, inRoot},
+		{"library name", ast.Uprobe, "libtarget", goSym, Options{Root: root}, runCopy},
+	}
+	if cbin, err := buildCTarget(tmp); err == nil {
+		tests = append(tests,
+			uprobeCase{"C entry", ast.Uprobe, cbin, "ctarget", Options{}, cbin},
+			uprobeCase{"C return", ast.Uretprobe, cbin, "ctarget", Options{}, cbin})
+	} else {
+		t.Logf("uretprobe not tested: %v", err)
 	}
 	const calls = 50
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			prog, count := counter(t, ebpf.Kprobe)
-			p := program.Probe{Kind: tc.kind, Name: tc.kind.String() + ":" + tc.target + ":main.uprobeTarget",
-				Target: tc.target, Func: "main.uprobeTarget"}
+			p := program.Probe{Kind: tc.kind, Name: tc.kind.String() + ":" + tc.target + ":" + tc.sym,
+				Target: tc.target, Func: tc.sym}
 			c, err := Probe(p, prog, tc.opts)
 			if err != nil {
 				t.Fatal(err)
@@ -245,6 +268,13 @@ func TestUprobe(t *testing.T) {
 		})
 	}
 
+	t.Run("uretprobe on Go refused", func(t *testing.T) {
+		prog, _ := counter(t, ebpf.Kprobe)
+		_, err := Probe(program.Probe{Kind: ast.Uretprobe, Name: "uretprobe", Target: bin, Func: goSym}, prog, Options{})
+		if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "is a Go program") {
+			t.Errorf("err = %v, want a refusal wrapping ErrUnsupported", err)
+		}
+	})
 	t.Run("missing symbol", func(t *testing.T) {
 		prog, _ := counter(t, ebpf.Kprobe)
 		_, err := Probe(program.Probe{Kind: ast.Uprobe, Name: "uprobe:x:nosuch", Target: bin, Func: "nosuch"}, prog, Options{})

@@ -1,6 +1,7 @@
 package attach
 
 import (
+	"debug/elf"
 	"errors"
 	"fmt"
 	"io"
@@ -38,6 +39,9 @@ func Uprobe(target, sym string, prog *ebpf.Program, ret bool, opts Options) (io.
 	// kernel resolves the magic link /proc/self/fd/N to it when the probe
 	// is created, after which the file may be closed.
 	defer f.Close()
+	if ret && isGoBinary(f) {
+		return nil, fmt.Errorf("%s is a Go program, and a uretprobe can crash it (a goroutine may return on another thread than it entered on): probe the function's entry with uprobe instead: %w", target, ErrUnsupported)
+	}
 	path := "/proc/self/fd/" + strconv.Itoa(int(f.Fd()))
 	ex, err := link.OpenExecutable(path)
 	if err != nil {
@@ -135,4 +139,13 @@ func libraryCandidates(root, name string) []string {
 		}
 	}
 	return out
+}
+
+// isGoBinary reports whether f is an ELF file built by the Go toolchain.
+func isGoBinary(f *os.File) bool {
+	e, err := elf.NewFile(f)
+	if err != nil {
+		return false
+	}
+	return e.Section(".go.buildinfo") != nil || e.Section(".gopclntab") != nil
 }

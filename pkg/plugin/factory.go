@@ -30,6 +30,9 @@ type Factory struct {
 	interrupts func() (<-chan os.Signal, func())
 	// pollInterval is how often the watchers look at Jobs, pods and events.
 	pollInterval time.Duration
+	// exitWait is how long to wait for a pod to report its exit code once
+	// its log has ended; the kubelet updates the status a moment later.
+	exitWait time.Duration
 	now          func() time.Time
 	newID        func() string
 }
@@ -40,6 +43,7 @@ func NewFactory() *Factory {
 		ConfigFlags:  genericclioptions.NewConfigFlags(true),
 		interrupts:   notifyInterrupts,
 		pollInterval: 500 * time.Millisecond,
+		exitWait:     15 * time.Second,
 		now:          time.Now,
 		newID:        uuid.NewString,
 	}

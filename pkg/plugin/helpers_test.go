@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"os"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes/fake"
@@ -58,6 +60,7 @@ func newTestEnv(t *testing.T, objs ...runtime.Object) *testEnv {
 		client:       e.client,
 		interrupts:   func() (<-chan os.Signal, func()) { return e.sigs, func() {} },
 		pollInterval: 2 * time.Millisecond,
+		exitWait:     20 * time.Millisecond,
 		now:          func() time.Time { return time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC) },
 		newID:        func() string { return testID },
 	}
@@ -213,9 +216,11 @@ func testNode(name string, ready bool) *corev1.Node {
 
 // testPod is a running pod "name" on node with one container "app".
 func testPod(ns, name, node string, lbls map[string]string) *corev1.Pod {
-	uid := fmt.Sprintf("%08x-0000-4000-8000-000000000000", len(name)*7919+len(node))
+	h := fnv.New32a()
+	h.Write([]byte(ns + "/" + name))
+	uid := fmt.Sprintf("%08x-0000-4000-8000-000000000000", h.Sum32())
 	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, UID: typesUID(uid), Labels: lbls},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, UID: types.UID(uid), Labels: lbls},
 		Spec:       corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "app"}, {Name: "sidecar"}}},
 		Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{
 			{Name: "app", ContainerID: "containerd://" + strings.Repeat("ab", 32), State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}},

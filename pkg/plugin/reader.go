@@ -90,7 +90,7 @@ func (r *readerJob) logs(ctx context.Context) (io.ReadCloser, error) {
 
 // finish returns the reader's exit code (-1 if unknown) and deletes the pod.
 func (r *readerJob) finish(ctx context.Context) int {
-	code, _ := waitExitCode(ctx, r.client, r.pod.Namespace, r.pod.Name, r.f.pollInterval, 30*time.Second)
+	code, _ := waitExitCode(ctx, r.client, r.pod.Namespace, r.pod.Name, r.f.pollInterval, r.f.exitWait)
 	return code
 }
 

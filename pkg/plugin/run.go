@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"sync"
@@ -86,6 +87,7 @@ type RunOptions struct {
 	prog           *program
 	tolerationList []corev1.Toleration
 	traceBytes     int64
+	localArgs      int
 }
 
 // NewCmdRun returns the run command.
@@ -144,6 +146,7 @@ func (o *RunOptions) Complete(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	if o.local {
+		o.localArgs = len(args)
 		return nil
 	}
 	arg := ""
@@ -176,7 +179,7 @@ func (o *RunOptions) Complete(cmd *cobra.Command, args []string) error {
 func (o *RunOptions) Validate() error {
 	if o.local {
 		switch {
-		case o.target.kind != "" || o.selector != "":
+		case o.localArgs > 0 || o.selector != "":
 			return fmt.Errorf("--local traces this machine: drop the TARGET and -l")
 		case o.detach, o.dryRun != "none":
 			return fmt.Errorf("--local runs in this process: -d and --dry-run do not apply")
@@ -363,11 +366,13 @@ func (o *RunOptions) stream(ctx context.Context, client kubernetes.Interface, ns
 		}
 		sources = append(sources, src)
 	}
-	var s sink = newTextSink(o.Out, o.ErrOut)
+	// Messages about Ctrl-C come from another goroutine than the output.
+	errOut := &syncWriter{w: o.ErrOut}
+	var s sink = newTextSink(o.Out, errOut)
 	if o.output == "json" {
 		s = newJSONSink(o.Out)
 	} else {
-		fmt.Fprintf(o.ErrOut, "Trace %s on %s; Ctrl-C stops it.\n", ts.ID, nodeCount(len(jobs)))
+		fmt.Fprintf(errOut, "Trace %s on %s; Ctrl-C stops it.\n", ts.ID, nodeCount(len(jobs)))
 	}
 
 	streamCtx, cancelStream := context.WithCancel(ctx)
@@ -378,6 +383,9 @@ func (o *RunOptions) stream(ctx context.Context, client kubernetes.Interface, ns
 		abandoned  bool
 		suspendErr error
 	)
+	// suspended is closed once the suspend requests have returned, so the
+	// cleanup below never races them.
+	suspended := make(chan struct{})
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
@@ -394,13 +402,17 @@ func (o *RunOptions) stream(ctx context.Context, client kubernetes.Interface, ns
 				cancelStream()
 				return
 			}
-			fmt.Fprintln(o.ErrOut, "Stopping the trace; END and the final maps follow. Ctrl-C again to stop waiting.")
+			fmt.Fprintln(errOut, "Stopping the trace; END and the final maps follow. Ctrl-C again to stop waiting.")
+			mu.Lock()
+			stopped = true
+			mu.Unlock()
 			err := suspendJobs(ctx, client, jobs)
 			mu.Lock()
-			stopped, suspendErr = true, err
+			suspendErr = err
 			mu.Unlock()
+			close(suspended)
 			if err != nil {
-				fmt.Fprintf(o.ErrOut, "Warning: %v\n", err)
+				fmt.Fprintf(errOut, "Warning: %v\n", err)
 			}
 		}
 	}()
@@ -409,13 +421,16 @@ func (o *RunOptions) stream(ctx context.Context, client kubernetes.Interface, ns
 	mu.Lock()
 	wasStopped, wasAbandoned := stopped, abandoned
 	mu.Unlock()
+	if wasStopped && !wasAbandoned {
+		<-suspended
+	}
 	if wasAbandoned {
 		return fmt.Errorf("stopped waiting; trace %s may still be finishing: see kubectl xtrace get %s", ts.ID, ts.ID)
 	}
 	if err != nil {
 		return err
 	}
-	exitWait := 10 * time.Second
+	exitWait := o.f.exitWait
 	if wasStopped {
 		exitWait = -1
 	}
@@ -425,7 +440,10 @@ func (o *RunOptions) stream(ctx context.Context, client kubernetes.Interface, ns
 		// refused the program, say): there is no output worth keeping.
 		return cleanupAfter(client, ns, ts.ID, failure)
 	}
-	if wasStopped && suspendErr == nil {
+	mu.Lock()
+	suspendFailed := suspendErr != nil
+	mu.Unlock()
+	if wasStopped && !suspendFailed {
 		// Suspended Jobs never finish, so their TTL would never delete
 		// them; their pods are gone and the record stays in the ConfigMap.
 		delCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
@@ -435,6 +453,18 @@ func (o *RunOptions) stream(ctx context.Context, client kubernetes.Interface, ns
 		}
 	}
 	return failure
+}
+
+// syncWriter serialises writes from several goroutines.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(b)
 }
 
 func nodeCount(n int) string {

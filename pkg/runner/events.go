@@ -3,7 +3,6 @@ package runner
 import (
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/cilium/ebpf/ringbuf"
@@ -23,7 +22,7 @@ func (t *trace) readEvents() {
 	for {
 		err := t.events.ReadInto(&raw)
 		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) && t.stopping.Load() {
+			if errors.Is(err, ringbuf.ErrFlushed) && t.stopping.Load() {
 				return
 			}
 			if isClosed(err) {
@@ -44,18 +43,20 @@ func (t *trace) readEvents() {
 	}
 }
 
-// stopLoop makes the event loop return and waits for it.
+// stopLoop makes the event loop return and waits for it. Flushing wakes a
+// blocked read; the loop handles the events already queued and then sees
+// ErrFlushed. (SetDeadline cannot do this: it waits for the blocked read.)
 func (t *trace) stopLoop() {
 	if t.loopDone == nil {
 		return
 	}
 	t.stopping.Store(true)
-	t.events.SetDeadline(time.Now())
+	t.events.Flush()
 	<-t.loopDone
 }
 
 // drain reads the events already in the ring buffer without waiting for
-// more. With handle false they are read and dropped. An exit() among them
+// more. The event loop must have stopped. With handle false they are read and dropped. An exit() among them
 // changes nothing: the trace is already ending.
 func (t *trace) drain(handle bool) {
 	if t.events == nil {

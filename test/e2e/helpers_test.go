@@ -317,17 +317,27 @@ func objects(t *testing.T, traceID string) []string {
 	return out
 }
 
-// requireNothingLeft fails unless the plugin's objects are gone within a
-// few seconds (deletion of pods is asynchronous).
+// requireNothingLeft fails unless every object the plugin created since
+// before is gone within a few seconds (pod deletion is asynchronous).
+// Objects of earlier traces may come and go meanwhile; they do not count.
 func requireNothingLeft(t *testing.T, before []string) {
 	t.Helper()
-	var now []string
+	old := map[string]bool{}
+	for _, o := range before {
+		old[o] = true
+	}
+	var added []string
 	err := poll(context.Background(), 15*time.Second, func() (bool, error) {
-		now = objects(t, "")
-		return strings.Join(now, " ") == strings.Join(before, " "), nil
+		added = added[:0]
+		for _, o := range objects(t, "") {
+			if !old[o] {
+				added = append(added, o)
+			}
+		}
+		return len(added) == 0, nil
 	})
 	if err != nil {
-		t.Errorf("a failed run left objects behind: before %v, now %v", before, now)
+		t.Errorf("a failed run left objects behind: %v", added)
 	}
 }
 

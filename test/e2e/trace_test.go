@@ -192,7 +192,8 @@ func getTrace(t *testing.T, id string) traceJSON {
 // delete removes the ConfigMap, the Jobs and the node's files.
 func TestPersistenceFetchDelete(t *testing.T) {
 	createPod(t, "persist", "-comm", "xt-persist", "openat-loop", marker, fmt.Sprint(rate))
-	prog := `tracepoint:syscalls:sys_enter_openat /str(args.filename) == "` + marker + `"/ { @[comm] = count(); if (@n < 5) { printf("open %d\n", @n); } @n++; }`
+	prog := `tracepoint:syscalls:sys_enter_openat /str(args.filename) == "` + marker + `"/ { @[comm] = count(); }
+interval:s:1 { printf("tick\n"); }`
 	before := traceIDs(t)
 	live := xtrace(t, 2*time.Minute, runArgs("pod/persist", "-e", prog, "--duration", "6s")...)
 	if live.code != 0 {

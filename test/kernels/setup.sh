@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepares this machine for the real-kernel tests (go test -tags kernels ./test/kernels/...):
 #
-#   - qemu-system-x86, busybox-static and cpio from Debian (apt-get install);
+#   - qemu-system-x86 and busybox-static from Debian (apt-get install);
 #   - Debian's 6.1 cloud kernel, downloaded once with `apt-get download` and
 #     unpacked with `dpkg-deb -x` into $XTRACE_KERNEL_CACHE (not installed:
 #     this machine keeps booting its own kernel).
@@ -32,11 +32,11 @@ vmlinuz_link="$dir/vmlinuz"
 
 say() { echo "setup.sh: $*" >&2; }
 
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 need_apt=()
-command -v qemu-system-x86_64 >/dev/null || need_apt+=(qemu-system-x86)
-[ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx unshare && ldd /bin/busybox 2>&1 | grep -q 'not a dynamic' \
-	|| need_apt+=(busybox-static)
-command -v cpio >/dev/null || need_apt+=(cpio)
+for pkg in qemu-system-x86 busybox-static; do
+	installed "$pkg" || need_apt+=("$pkg")
+done
 
 apt_updated=
 apt_update() {

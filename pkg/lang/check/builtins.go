@@ -85,9 +85,18 @@ func (c *checker) builtin(e *ast.Builtin) program.Type {
 		c.requireKinds(e.Pos(), e.Name, argKinds)
 		return intType
 	}
+	if unsupportedBuiltins[e.Name] {
+		c.errorf(e.Pos(), "builtin %s is not supported by xtrace", e.Name)
+		return unknownType
+	}
 	c.errorf(e.Pos(), "unknown builtin %s", e.Name)
 	return unknownType
 }
+
+// unsupportedBuiltins are bpftrace builtins outside the language subset:
+// curtask needs kernel struct types, cpid a child process, username user
+// space lookups.
+var unsupportedBuiltins = map[string]bool{"curtask": true, "cpid": true, "username": true}
 
 // argIndex parses "argN".
 func argIndex(name string) (int, bool) {
@@ -358,7 +367,11 @@ func (c *checker) printf(e *ast.CallExpr) {
 			if verbs[i].Conv == 's' {
 				want = "a string"
 			}
-			c.errorf(a.Pos(), "printf: %s needs %s, but argument %d is %s", verbs[i].Text, want, i+1, an(t))
+			hint := ""
+			if verbs[i].Conv == 's' && t.Kind == program.Int {
+				hint = " (str() reads the string at an address)"
+			}
+			c.errorf(a.Pos(), "printf: %s needs %s, but argument %d is %s%s", verbs[i].Text, want, i+1, an(t), hint)
 		}
 	}
 }

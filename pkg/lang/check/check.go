@@ -364,7 +364,8 @@ func (c *checker) incDec(x ast.Expr, pos ast.Pos) {
 }
 
 // mapValueForUpdate returns the current value type of a map that is about
-// to be read and written (++, +=): None when the map is new.
+// to be read and written (++, +=): unknown when the map is new or holds an
+// aggregation (storeMap then reports the conflict).
 func (c *checker) mapValueForUpdate(x *ast.MapExpr) program.Type {
 	m := c.info.Maps[x.Name]
 	if m == nil || !m.defined {
@@ -568,8 +569,10 @@ func (c *checker) exprType(e ast.Expr) program.Type {
 	case *ast.TupleExpr:
 		elems := make([]program.Type, len(e.Elems))
 		for i, x := range e.Elems {
+			// An unknown field stays unknown so the client does not reject
+			// what the node, knowing the field, would accept.
 			elems[i] = c.valueExpr(x)
-			if isVoid(elems[i]) || Unknown(elems[i]) {
+			if isVoid(elems[i]) {
 				elems[i] = intType
 			}
 		}

@@ -58,14 +58,14 @@ func TestCheckErrors(t *testing.T) {
 		{"BEGIN { print(kstack); }", []string{"1:15: kstack is not available in BEGIN probes (only in tracepoint, rawtracepoint, kprobe, kretprobe, uprobe, uretprobe, profile, interval)"}},
 		{"profile:hz:99 { print(func); }", []string{"1:23: func is not available in profile probes (only in kprobe, kretprobe, uprobe, uretprobe)"}},
 		{"kprobe:f, uprobe:/bin/sh:main { print(func); }", []string{"1:39: func cannot be used in a block that mixes kernel and user probes"}},
-		{"BEGIN { print(curtask); }", []string{"1:15: unknown builtin curtask"}},
+		{"BEGIN { print(curtask); }", []string{"1:15: builtin curtask is not supported by xtrace"}},
 		{"BEGIN { foo(1); }", []string{"1:9: unknown function foo()"}},
 		{"BEGIN { print(); }", []string{"1:9: print() takes at least 1 argument, but 0 given"}},
 		{"BEGIN { @x = str(); }", []string{"1:14: str() takes at least 1 argument, but 0 given"}},
 		{"BEGIN { printf(\"%d %s\\n\", 1); }", []string{"1:9: printf: the format has 2 conversions but 1 argument given"}},
 		{"BEGIN { printf(\"%d\\n\", 1, 2); }", []string{"1:9: printf: the format has 1 conversion but 2 arguments given"}},
 		{"BEGIN { printf(\"%d\\n\", \"a\"); }", []string{"1:24: printf: %d needs an integer, but argument 1 is a string"}},
-		{"BEGIN { printf(\"%s\\n\", 1); }", []string{"1:24: printf: %s needs a string, but argument 1 is an integer"}},
+		{"BEGIN { printf(\"%s\\n\", 1); }", []string{"1:24: printf: %s needs a string, but argument 1 is an integer (str() reads the string at an address)"}},
 		{"BEGIN { printf(\"%q\\n\", 1); }", []string{"1:16: printf: unknown conversion \"%q\" in the format (use one of %d %i %u %x %X %o %c %s %p)"}},
 		{"BEGIN { printf(\"abc %\"); }", []string{"1:16: printf: incomplete conversion \"%\" at the end of the format"}},
 		{"BEGIN { $f = \"x\"; printf($f); }", []string{"1:26: the first argument of printf() must be a string literal"}},
@@ -137,6 +137,7 @@ var validPrograms = []string{
 	`BEGIN { @mn = min(1); @mx = max(-1); @av = avg(2); @st = stats(3); printf("%-10s %5d %08x %lu %llu %ld %lld %%\n", comm, 1, 2, 3, 4, 5, 6); }`,
 	`BEGIN { if (1) { return; } else if (2) { exit(); } else { printf("x"); } }`,
 	`BEGIN { @x = nsecs > 0 ? elapsed : cpu + cgroup + rand + uid + gid; }`,
+	`tracepoint:sched:sched_switch { $t = (args.prev_comm, 1); $t = ("x", 2); @[$t] = count(); }`,
 }
 
 func TestCheckValid(t *testing.T) {

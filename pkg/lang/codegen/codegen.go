@@ -39,11 +39,15 @@ const (
 	ScratchMapName = "scratch"
 )
 
-// Sentinel errors.
+// Sentinel errors. Problems in the source come back as a diag.List instead;
+// these wrap the causes user space may want to tell apart.
 var (
-	ErrTooLarge   = errors.New("program too large")
-	ErrNoEnv      = errors.New("no kernel environment to resolve probes")
-	ErrBadOptions = errors.New("invalid codegen options")
+	ErrTooLarge    = errors.New("program too large")
+	ErrNoEnv       = errors.New("no kernel environment to resolve probes")
+	ErrBadOptions  = errors.New("invalid codegen options")
+	ErrNoField     = errors.New("no such field")
+	ErrUnsupported = errors.New("unsupported")
+	ErrInternal    = errors.New("internal compiler error")
 )
 
 // Options tune code generation.
@@ -73,6 +77,17 @@ func (o *Options) setDefaults() error {
 	}
 	if o.StackMapEntries <= 0 {
 		o.StackMapEntries = DefaultStackMapEntries
+	}
+	// A scope that cannot match anything would silently trace nothing.
+	switch s := o.Scope; {
+	case s.Mode == program.ScopeCgroup && s.CgroupID == 0:
+		return fmt.Errorf("%w: cgroup scope without a cgroup id", ErrBadOptions)
+	case s.Mode == program.ScopePidNS && len(s.PidNamespaces) == 0:
+		return fmt.Errorf("%w: pid namespace scope without namespaces", ErrBadOptions)
+	case s.Mode == program.ScopePid && s.Pid == 0:
+		return fmt.Errorf("%w: pid scope without a pid", ErrBadOptions)
+	case s.Mode < program.ScopeNone || s.Mode > program.ScopePid:
+		return fmt.Errorf("%w: unknown scope mode %d", ErrBadOptions, s.Mode)
 	}
 	return nil
 }
@@ -290,9 +305,6 @@ func (c *compiler) fieldType(p *ast.Probe, f *ast.FieldExpr) (program.Type, erro
 	return t, nil
 }
 
-// ErrNoField is returned (wrapped) for an args field a tracepoint lacks.
-var ErrNoField = errors.New("no such field")
-
 func findField(format *program.TracepointFormat, name string) (*program.TracepointField, error) {
 	var names []string
 	for i := range format.Fields {
@@ -346,7 +358,7 @@ func (c *compiler) layoutMaps() {
 		c.spec.Maps = append(c.spec.Maps, pm)
 
 		ms := &ebpf.MapSpec{Name: um.bpfName, Type: ebpf.PerCPUHash, KeySize: uint32(um.keySize),
-			ValueSize: 8, MaxEntries: uint32(c.opts.MapMaxEntries)}
+			ValueSize: 8, MaxEntries: uint32(c.maxEntries(mi))}
 		switch mi.Kind {
 		case program.Value:
 			ms.Type = ebpf.Hash
@@ -358,6 +370,26 @@ func (c *compiler) layoutMaps() {
 		}
 		c.spec.Collection.Maps[um.bpfName] = ms
 	}
+}
+
+// log2Buckets is the number of hist() buckets: negative, zero, and one per
+// power of two up to 2^63.
+const log2Buckets = 66
+
+// maxEntries sizes a user map. A map without keys holds one element, or one
+// per bucket for histograms, so it is sized exactly rather than given the
+// full MapMaxEntries, which per-CPU maps multiply by the number of CPUs.
+func (c *compiler) maxEntries(mi *check.MapInfo) int {
+	if len(mi.Keys) > 0 {
+		return c.opts.MapMaxEntries
+	}
+	switch mi.Kind {
+	case program.Hist:
+		return log2Buckets
+	case program.LHist:
+		return int(uint64(mi.LHist.Max-mi.LHist.Min)/uint64(mi.LHist.Step)) + 2
+	}
+	return 1
 }
 
 // bpfMapName turns "@name" into a valid, unique kernel object name of at

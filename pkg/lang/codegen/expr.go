@@ -11,9 +11,6 @@ import (
 	"github.com/xtrace-dev/kubectl-xtrace/pkg/lang/program"
 )
 
-// ErrInternal marks a state the checker should have made impossible.
-var ErrInternal = fmt.Errorf("internal compiler error")
-
 // gen emits the program of one expanded attach point.
 type gen struct {
 	fn
@@ -451,10 +448,6 @@ func (g *gen) regs() ptRegs {
 	return r
 }
 
-// ErrUnsupported is returned for programs this compiler cannot generate for
-// the target.
-var ErrUnsupported = fmt.Errorf("unsupported")
-
 // field returns the format field args.F reads in this program.
 func (g *gen) field(e *ast.FieldExpr) *program.TracepointField {
 	if g.pt.format == nil {
@@ -491,7 +484,25 @@ func (g *gen) fieldInt(e *ast.FieldExpr) {
 		g.errs = append(g.errs, fmt.Errorf("%w: field %s has size %d", ErrUnsupported, fld.Name, fld.Size))
 		return
 	}
-	g.emit(asm.LoadMem(asm.R0, regCtx, off16(fld.Offset), size))
+	if fld.Offset%fld.Size == 0 {
+		g.emit(asm.LoadMem(asm.R0, regCtx, off16(fld.Offset), size))
+	} else {
+		// Context loads must be aligned to their size, so a misaligned
+		// field is assembled from aligned little-endian pieces.
+		g.emit(asm.Mov.Imm(asm.R0, 0))
+		for i := 0; i < fld.Size; {
+			w := fld.Size
+			for (fld.Offset+i)%w != 0 || i+w > fld.Size {
+				w /= 2
+			}
+			g.emit(asm.LoadMem(asm.R1, regCtx, off16(fld.Offset+i), loadSizes[w]))
+			if i > 0 {
+				g.emit(asm.LSh.Imm(asm.R1, int32(8*i)))
+			}
+			g.emit(asm.Or.Reg(asm.R0, asm.R1))
+			i += w
+		}
+	}
 	if fld.Signed && fld.Size < 8 {
 		shift := int32(64 - 8*fld.Size)
 		g.emit(asm.LSh.Imm(asm.R0, shift), asm.ArSh.Imm(asm.R0, shift))
@@ -506,9 +517,11 @@ func (g *gen) fieldString(e *ast.FieldExpr, dst loc, t program.Type) {
 	}
 	g.zero(dst, t.Size)
 	for i := 0; i < fld.Size && i < t.Size; {
-		// Use the widest load the record offset's alignment allows.
+		// Use the widest access both the record offset and the
+		// destination offset are aligned for: the verifier rejects
+		// misaligned stack and context accesses.
 		w := 8
-		for w > 1 && ((fld.Offset+i)%w != 0 || i+w > fld.Size) {
+		for w > 1 && ((fld.Offset+i)%w != 0 || i%w != 0 || i+w > fld.Size) {
 			w /= 2
 		}
 		g.emit(asm.LoadMem(asm.R1, regCtx, off16(fld.Offset+i), loadSizes[w]))

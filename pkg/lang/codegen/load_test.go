@@ -12,6 +12,7 @@ import (
 	"github.com/xtrace-dev/kubectl-xtrace/pkg/lang/check"
 	"github.com/xtrace-dev/kubectl-xtrace/pkg/lang/parser"
 	"github.com/xtrace-dev/kubectl-xtrace/pkg/lang/program"
+	"github.com/xtrace-dev/kubectl-xtrace/pkg/tools"
 )
 
 func requireRoot(t testing.TB) {
@@ -100,6 +101,14 @@ var loadPrograms = []struct{ name, src string }{
 	{"str without address space", `BEGIN { @s = str(0); @t = str(0, 3); } interval:s:1 { @u = str(0); }`},
 	{"print values", `kprobe:vfs_read { print(func); print(kstack); print(ksym(arg0)); print(probe); print((pid, comm, ksym(arg1))); }`},
 	{"predicate strings", `tracepoint:sched:sched_switch /args.prev_comm == args.next_comm || args.prev_comm == "swapper/0"/ { @[args.prev_pid] = count(); }`},
+	{"tuple widened by field", `tracepoint:sched:sched_switch { $t = (args.prev_comm, 1); $t = ("x", 2); @[$t] = count(); }`},
+	{"tool execsnoop", `tracepoint:syscalls:sys_enter_execve { printf("%-6d %-16s %s\n", pid, comm, str(args.filename)); }`},
+	{"tool opensnoop", `tracepoint:syscalls:sys_enter_openat { @filename[tid] = args.filename; }
+tracepoint:syscalls:sys_exit_openat /@filename[tid]/ { $ret = args.ret; printf("%-6d %-16s %3d %s\n", pid, comm, $ret, str(@filename[tid])); delete(@filename[tid]); }`},
+	{"tool syscount", `tracepoint:raw_syscalls:sys_enter { @syscall[args.id] = count(); @proc[comm] = count(); }`},
+	{"tool biolatency", `tracepoint:block:block_rq_issue { @start[args.dev, args.sector] = nsecs; }
+tracepoint:block:block_rq_complete /@start[args.dev, args.sector]/ { @usecs = hist((nsecs - @start[args.dev, args.sector]) / 1000); delete(@start[args.dev, args.sector]); }`},
+	{"tool tcp states", `tracepoint:sock:inet_sock_set_state /args.protocol == 6/ { printf("%d %d %d %d\n", args.oldstate, args.newstate, args.sport, args.dport); }`},
 	{"END", `BEGIN { @start = nsecs; } END { printf("%llu\n", nsecs - @start); }`},
 }
 
@@ -127,6 +136,41 @@ func TestLoadScoped(t *testing.T) {
 	for _, s := range scopes {
 		t.Run(fmt.Sprint(s.Mode), func(t *testing.T) {
 			spec := compile(t, env, `tracepoint:syscalls:sys_enter_getpid { @ = count(); }`, Options{Scope: s})
+			load(t, spec)
+		})
+	}
+}
+
+// TestLoadTools compiles and loads every program of the tool library.
+func TestLoadTools(t *testing.T) {
+	requireRoot(t)
+	env := newTestEnv(t)
+	for _, name := range tools.Names() {
+		t.Run(name, func(t *testing.T) {
+			src, _ := tools.Lookup(name)
+			load(t, compile(t, env, src, Options{}))
+		})
+	}
+}
+
+// TestLoadLongStrings loads string-heavy programs with bpftrace's largest
+// 0.17 string size (200) and with 1024 bytes, which only the scratch buffer
+// can hold.
+func TestLoadLongStrings(t *testing.T) {
+	requireRoot(t)
+	env := newTestEnv(t)
+	src := `tracepoint:syscalls:sys_enter_openat /str(args.filename) != comm && str(args.filename) == "/etc/passwd"/ {
+	$a = str(args.filename); $b = $a;
+	@[$a, $b, comm] = count();
+	@last[pid] = $a;
+	printf("%s %s %s\n", $a, $b, @last[pid]);
+}`
+	for _, n := range []int{200, 1024} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			spec := compile(t, env, src, Options{StrLen: n})
+			if got := spec.Maps[0].Keys[0].Size; got != (n+7)&^7 {
+				t.Errorf("string key size %d, want %d", got, (n+7)&^7)
+			}
 			load(t, spec)
 		})
 	}

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -32,7 +34,14 @@ type trace struct {
 func startTrace(t *testing.T, src string, opts Options) *trace {
 	t.Helper()
 	requireRoot(t)
-	env := newTestEnv(t)
+	return startTraceEnv(t, newTestEnv(t), src, opts)
+}
+
+// startTraceEnv is startTrace with a given environment, for programs that
+// need no tracefs.
+func startTraceEnv(t *testing.T, env program.Env, src string, opts Options) *trace {
+	t.Helper()
+	requireRoot(t)
 	spec := compile(t, env, src, opts)
 	coll := load(t, spec)
 	rd, err := ringbuf.NewReader(coll.Maps[spec.OutputMap])
@@ -475,7 +484,7 @@ func TestRunProfile(t *testing.T) {
 	}
 }
 
-// TestRunUprobe attaches to libc's getenv, which ls calls for COLUMNS,
+// TestRunUprobe attaches to libc's getenv, which ls calls for QUOTING_STYLE,
 // LS_COLORS and friends, and reads the variable names with str(arg0), a
 // user pointer.
 func TestRunUprobe(t *testing.T) {
@@ -518,10 +527,196 @@ uretprobe:`+libc+`:getenv /comm == "ls"/ { @ret = count(); @f[func] = count(); }
 	if len(names) == 0 {
 		t.Fatalf("no getenv calls seen (err %v)", iter.Err())
 	}
-	if !bytes.Contains(names, []byte("COLUMNS ")) {
-		t.Errorf("getenv names %q, want COLUMNS among them", names)
+	if !bytes.Contains(names, []byte("QUOTING_STYLE ")) {
+		t.Errorf("getenv names %q, want QUOTING_STYLE among them", names)
 	}
 	if n, _ := tr.perCPU("@ret", words(0), 0); n == 0 {
 		t.Errorf("@ret = 0, want the uretprobe to fire")
 	}
+}
+
+// TestRunIntegerSemantics evaluates integer expressions in a BEGIN program
+// and compares them with bpftrace 0.17's semantics: 64-bit wrap-around,
+// unsigned / and %, logical >>, signed comparison only when both operands
+// are signed, short-circuit && and ||, x/0 = 0 and x%0 = x.
+func TestRunIntegerSemantics(t *testing.T) {
+	tests := []struct {
+		expr string
+		want uint64
+	}{
+		{"7 + -3", 4},
+		{"7 - 10", 1<<64 - 3},
+		{"6 * 7", 42},
+		{"-10 / 2", (1<<64 - 10) / 2},
+		{"-7 % 4", (1<<64 - 7) % 4},
+		{"7 % 4", 3},
+		{"6 & 3", 2},
+		{"6 | 3", 7},
+		{"6 ^ 3", 5},
+		{"1 << 40", 1 << 40},
+		{"-1 >> 60", 15},
+		{"~0", 1<<64 - 1},
+		{"!5", 0},
+		{"!0", 1},
+		{"-(3)", 1<<64 - 3},
+		{"(1 - 2) < 0", 1},
+		{"nsecs > -1", 0},
+		{"3 <= 3", 1},
+		{"3 >= 4", 0},
+		{"3 == 3", 1},
+		{"3 != 3", 0},
+		{"0 && 1 / 0", 0},
+		{"1 || 0", 1},
+		{"2 && 3", 1},
+		{"0 || 0", 0},
+		{"1 ? 10 : 20", 10},
+		{"0 ? 10 : 20", 20},
+		{"5 / 0", 0},
+		{"5 % 0", 5},
+		{"0x10 + 8", 24},
+		{"0xffffffffffffffff", 1<<64 - 1},
+		{"\"ab\" == \"ab\"", 1},
+		{"\"ab\" != \"abc\"", 1},
+	}
+	var src strings.Builder
+	src.WriteString("BEGIN { $x = 5; @p = $x++; @q = ++$x; @r = $x; @m[1] = 2; @m[1] *= 21; @m[1]--;\n")
+	// A map without keys holds a single element, overwritten in place.
+	src.WriteString("@o = 1; @o = 2; @o += 3; @o++; delete(@o); @o = 7; @o++;\n")
+	for i, tt := range tests {
+		fmt.Fprintf(&src, "@e%d = %s;\n", i, tt.expr)
+	}
+	src.WriteString("}")
+	tr := startTrace(t, src.String(), Options{})
+	tr.run(0)
+	for i, tt := range tests {
+		if got := u64(tr.value(fmt.Sprintf("@e%d", i), words(0)), 0); got != tt.want {
+			t.Errorf("%s = %d (%#x), want %d (%#x)", tt.expr, got, got, tt.want, tt.want)
+		}
+	}
+	for name, want := range map[string]uint64{"@p": 5, "@q": 7, "@r": 7, "@o": 8} {
+		if got := u64(tr.value(name, words(0)), 0); got != want {
+			t.Errorf("%s = %d, want %d", name, got, want)
+		}
+	}
+	if got := u64(tr.value("@m", words(1)), 0); got != 41 {
+		t.Errorf("@m[1] = %d, want 41", got)
+	}
+}
+
+// TestRunTracepointFields reads fields of every shape: char arrays at an
+// offset that is not 8-aligned (task_rename oldcomm at 12), 4-byte signed
+// integers, and __data_loc strings read with str().
+func TestRunTracepointFields(t *testing.T) {
+	tr := startTrace(t, `tracepoint:task:task_rename { @[args.oldcomm, args.newcomm, args.pid] = count(); }
+tracepoint:sched:sched_process_exec /args.pid == args.old_pid/ { @exec[str(args.filename)] = count(); }`,
+		Options{Scope: program.Scope{Mode: program.ScopePid, Pid: uint32(os.Getpid())}})
+	tr.attachTracepoint(0)
+	tr.attachTracepoint(1)
+
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	old, err := os.ReadFile("/proc/thread-self/comm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old = bytes.TrimSpace(old)
+	tid := uint64(unix.Gettid())
+	if err := unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&[]byte("xtrace-rename\x00")[0])), 0, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&append(old, 0)[0])), 0, 0, 0)
+
+	key := append(append(str(string(old), 16), str("xtrace-rename", 16)...), words(tid)...)
+	if got, _ := tr.perCPU("@", key, 0); got != 1 {
+		t.Errorf("@[%s, xtrace-rename, %d] = %d, want 1", old, tid, got)
+	}
+	// exec happens in a child, outside the pid scope: nothing is counted.
+	if err := exec.Command("/bin/true").Run(); err != nil {
+		t.Fatal(err)
+	}
+	if got, found := tr.perCPU("@exec", str("/bin/true", 64), 0); found {
+		t.Errorf("@exec[/bin/true] = %d for a child outside the scope", got)
+	}
+}
+
+// TestRunDataLoc reads a __data_loc string of an exec in a child process.
+func TestRunDataLoc(t *testing.T) {
+	tr := startTrace(t, `tracepoint:sched:sched_process_exec /comm == "true"/ { @[str(args.filename)] = count(); @pid = args.pid; }`, Options{})
+	tr.attachTracepoint(0)
+	cmd := exec.Command("/bin/true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := tr.perCPU("@", str("/bin/true", 64), 0); got < 1 {
+		t.Errorf("@[/bin/true] = %d, want >= 1", got)
+	}
+	if got := u64(tr.value("@pid", words(0)), 0); got == 0 {
+		t.Errorf("@pid = 0, want the pid of an exec of true")
+	}
+}
+
+// TestRunKprobe attaches kprobe and kretprobe programs to vfs_read and checks
+// arg2 (the byte count), retval and func. Kernels built without kprobes (the
+// development VM) skip it; test/kernels runs it in a guest that has them.
+func TestRunKprobe(t *testing.T) {
+	const count = 12345
+	tr := startTraceEnv(t, fakeTestEnv(runtime.GOARCH), fmt.Sprintf(`kprobe:vfs_read /arg2 == %d/ { @calls = count(); @f = func; }
+kretprobe:vfs_read /retval == %d/ { @ret = count(); @rf = func; }`, count, count),
+		Options{Scope: program.Scope{Mode: program.ScopePid, Pid: uint32(os.Getpid())}})
+	for i, p := range tr.spec.Probes {
+		attach := link.Kprobe
+		if p.Kind == ast.Kretprobe {
+			attach = link.Kretprobe
+		}
+		l, err := attach(p.Func, tr.program(i), nil)
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, ebpf.ErrNotSupported) {
+			t.Skipf("this kernel cannot attach kprobes: %v", err)
+		}
+		if err != nil {
+			t.Fatalf("attach %s: %v", p.Name, err)
+		}
+		defer l.Close()
+	}
+	zero, err := os.Open("/dev/zero")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zero.Close()
+	buf := make([]byte, count)
+	for i := 0; i < 5; i++ {
+		if _, err := zero.Read(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"@calls", "@ret"} {
+		if got, _ := tr.perCPU(name, words(0), 0); got != 5 {
+			t.Errorf("%s = %d, want 5", name, got)
+		}
+	}
+	addr := kernelSymbol(t, "vfs_read")
+	for _, name := range []string{"@f", "@rf"} {
+		if got := u64(tr.value(name, words(0)), 0); addr != 0 && (got < addr || got >= addr+64) {
+			t.Errorf("%s = %#x, want vfs_read at %#x (+ at most the breakpoint's size)", name, got, addr)
+		}
+	}
+}
+
+// kernelSymbol returns the address of a kernel function from kallsyms, or 0
+// when addresses are hidden.
+func kernelSymbol(t *testing.T, name string) uint64 {
+	t.Helper()
+	data, err := os.ReadFile("/proc/kallsyms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && f[2] == name {
+			var addr uint64
+			fmt.Sscanf(f[0], "%x", &addr)
+			return addr
+		}
+	}
+	t.Fatalf("no symbol %s in kallsyms", name)
+	return 0
 }

@@ -90,6 +90,11 @@ func TestCompileOptions(t *testing.T) {
 	}{
 		{Options{RingBufSize: 1000}, ErrBadOptions},
 		{Options{StrLen: 5000}, ErrBadOptions},
+		{Options{Scope: program.Scope{Mode: program.ScopeCgroup}}, ErrBadOptions},
+		{Options{Scope: program.Scope{Mode: program.ScopePidNS}}, ErrBadOptions},
+		{Options{Scope: program.Scope{Mode: program.ScopePid}}, ErrBadOptions},
+		{Options{Scope: program.Scope{Mode: 7, Pid: 1}}, ErrBadOptions},
+		{Options{Scope: program.Scope{Mode: program.ScopePid, Pid: 1}}, nil},
 		{Options{}, nil},
 	}
 	for _, tt := range tests {
@@ -104,7 +109,7 @@ func TestCompileOptions(t *testing.T) {
 // map order, names and BPF layouts, probe order and expansion, printf ids.
 func TestSpecLayout(t *testing.T) {
 	src := `tracepoint:syscalls:sys_enter_open* { @z[comm, pid] = count(); printf("%s\n", str(args.filename)); }
-kprobe:vfs_read* { @a_very_long_map_name_here = hist(arg2); @b[probe] = lhist(arg2, 0, 100, 10); }
+kprobe:vfs_read* { @a_very_long_map_name_here = hist(arg2); @b[probe] = lhist(arg2, 0, 100, 10); @c = lhist(arg2, 0, 100, 10); }
 BEGIN { @m = max(1); @s = "str"; printf("%d %s\n", 1, comm); }
 profile:hz:99 { @k[kstack, ustack] = count(); @e = elapsed; }`
 	spec, err := compileFake(t, fakeTestEnv("amd64"), src, Options{MapMaxEntries: 100})
@@ -129,17 +134,18 @@ profile:hz:99 { @k[kstack, ustack] = count(); @e = elapsed; }`
 	}
 
 	maps := []struct {
-		name, bpf string
-		typ       ebpf.MapType
-		key, val  uint32
+		name, bpf         string
+		typ               ebpf.MapType
+		key, val, entries uint32
 	}{
-		{"@a_very_long_map_name_here", "AT_a_very_lon_0", ebpf.PerCPUHash, 16, 8},
-		{"@b", "AT_b", ebpf.PerCPUHash, 16, 8},
-		{"@e", "AT_e", ebpf.Hash, 8, 8},
-		{"@k", "AT_k", ebpf.PerCPUHash, 24, 8},
-		{"@m", "AT_m", ebpf.PerCPUHash, 8, 16},
-		{"@s", "AT_s", ebpf.Hash, 8, 8},
-		{"@z", "AT_z", ebpf.PerCPUHash, 24, 8},
+		{"@a_very_long_map_name_here", "AT_a_very_lon_0", ebpf.PerCPUHash, 16, 8, 66},
+		{"@b", "AT_b", ebpf.PerCPUHash, 16, 8, 100},
+		{"@c", "AT_c", ebpf.PerCPUHash, 16, 8, 12},
+		{"@e", "AT_e", ebpf.Hash, 8, 8, 1},
+		{"@k", "AT_k", ebpf.PerCPUHash, 24, 8, 100},
+		{"@m", "AT_m", ebpf.PerCPUHash, 8, 16, 1},
+		{"@s", "AT_s", ebpf.Hash, 8, 8, 1},
+		{"@z", "AT_z", ebpf.PerCPUHash, 24, 8, 100},
 	}
 	if len(spec.Maps) != len(maps) {
 		t.Fatalf("got %d maps, want %d", len(spec.Maps), len(maps))
@@ -148,7 +154,7 @@ profile:hz:99 { @k[kstack, ustack] = count(); @e = elapsed; }`
 		got := spec.Maps[i]
 		ms := spec.Collection.Maps[got.BPFName]
 		if got.Name != want.name || got.BPFName != want.bpf || ms == nil || ms.Type != want.typ ||
-			ms.KeySize != want.key || ms.ValueSize != want.val || ms.MaxEntries != 100 {
+			ms.KeySize != want.key || ms.ValueSize != want.val || ms.MaxEntries != want.entries {
 			t.Errorf("map %d = %+v %+v, want %+v", i, got, ms, want)
 		}
 	}
@@ -232,5 +238,57 @@ func TestNoProgram(t *testing.T) {
 	_, err := Compile(&ast.Program{}, nil, fakeTestEnv("amd64"), Options{})
 	if !errors.Is(err, check.ErrNoProgram) {
 		t.Errorf("error %v, want ErrNoProgram", err)
+	}
+}
+
+// FuzzCompile feeds checked programs to the code generator: it must never
+// panic or hit an internal error on a program the checker accepted.
+func FuzzCompile(f *testing.F) {
+	for _, p := range loadPrograms {
+		f.Add(p.src)
+	}
+	env := fakeTestEnv("amd64")
+	f.Fuzz(func(t *testing.T, src string) {
+		prog, err := parser.ParseFile("fuzz.bt", src)
+		if err != nil {
+			return
+		}
+		info, err := check.Check(prog)
+		if err != nil {
+			return
+		}
+		_, err = Compile(prog, info, env, Options{})
+		if err != nil && (strings.Contains(err.Error(), ErrInternal.Error()) || !isSourceError(err)) {
+			t.Fatalf("compile %q: %v", src, err)
+		}
+	})
+}
+
+// isSourceError reports whether err is about the program (a diag.List) or
+// the environment rather than a compiler bug.
+func isSourceError(err error) bool {
+	var list diag.List
+	return errors.As(err, &list) || errors.Is(err, ErrNoEnv)
+}
+
+// TestMisalignedField checks that a field at an offset not aligned to its
+// size is read with aligned pieces (the verifier rejects the rest).
+func TestMisalignedField(t *testing.T) {
+	env := fakeTestEnv("amd64")
+	env.formats["test:packed"] = &program.TracepointFormat{Category: "test", Name: "packed", Fields: []program.TracepointField{
+		{Name: "v", CType: "u64", Offset: 12, Size: 8},
+	}}
+	spec, err := compileFake(t, env, `tracepoint:test:packed { @ = args.v; }`, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var loads []string
+	for _, ins := range spec.Collection.Programs[spec.Probes[0].Program].Instructions {
+		if ins.OpCode.Class() == asm.LdXClass && ins.Src == regCtx {
+			loads = append(loads, fmt.Sprintf("%d/%d", ins.Offset, ins.OpCode.Size().Sizeof()))
+		}
+	}
+	if got := strings.Join(loads, " "); got != "12/4 16/4" {
+		t.Errorf("context loads %s, want 12/4 16/4", got)
 	}
 }

@@ -74,7 +74,7 @@ func (p *parser) parseBinary(minPrec int) ast.Expr {
 	x := p.parseUnary()
 	for {
 		prec := p.tok.Precedence()
-		if prec < minPrec || prec == scanner.Lowest {
+		if prec < minPrec {
 			return x
 		}
 		if p.tok == scanner.QUO && p.inPredicate && p.closesPredicate() {
@@ -212,7 +212,7 @@ func (p *parser) parseIdent() ast.Expr {
 	if builtins[name] {
 		return &ast.Builtin{Start: pos, Name: name}
 	}
-	p.errorf(pos, "unknown identifier %q", name)
+	p.error(pos, unknownIdentMsg(name))
 	return &ast.BadExpr{From: pos}
 }
 

@@ -330,7 +330,7 @@ func (p *parser) parseAttachPoint() *ast.AttachPoint {
 	p.next()
 
 	if !known {
-		p.errorf(start, "unknown probe type %q", typ)
+		p.error(start, unknownProbeMsg(typ))
 		return ap
 	}
 	if msg, pos := p.fillAttachPoint(ap, typ, fields, end); msg != "" {

@@ -316,8 +316,12 @@ func TestParseErrors(t *testing.T) {
 
 		// Probe headers.
 		{"unknown probe type", "foo:bar { }", []string{`1:1: unknown probe type "foo"`}},
-		{"unknown probe type later in list", "kprobe:f,\n  usdt:/bin/x:p { }", []string{`2:3: unknown probe type "usdt"`}},
-		{"unknown probe type without fields", "BEGINN { }", []string{`1:1: unknown probe type "BEGINN"`}},
+		{"unknown probe type later in list", "kprobe:f,\n  usdt:/bin/x:p { }", []string{`2:3: unknown probe type "usdt" (bpftrace's usdt probes are not supported)`}},
+		{"unknown probe type without fields", "BEGINN { }", []string{`1:1: unknown probe type "BEGINN" (did you mean BEGIN?)`}},
+		{"probe type typo", "kprob:vfs_read { }", []string{`1:1: unknown probe type "kprob" (did you mean kprobe?)`}},
+		{"probe type case", "Interval:s:1 { }", []string{`1:1: unknown probe type "Interval" (did you mean interval?)`}},
+		{"short probe type gets no guess", "x:y { }", []string{`1:1: unknown probe type "x"`}},
+		{"unsupported short probe type", "f:vfs_read { }", []string{`1:1: unknown probe type "f" (bpftrace's f probes are not supported)`}},
 		{"profile without number", "profile:hz: { }", []string{`1:12: missing number in probe "profile:hz:" (want profile:UNIT:NUMBER)`}},
 		{"profile without unit", "p { }", []string{`1:2: missing unit in probe "p" (want p:UNIT:NUMBER)`}},
 		{"profile zero", "profile:hz:0 { }", []string{`1:12: invalid number "0" in probe "profile:hz:0" (want a positive integer)`}},
@@ -336,6 +340,15 @@ func TestParseErrors(t *testing.T) {
 		{"uprobe without symbol", "uprobe:/bin/bash { }", []string{`1:17: missing symbol in probe "uprobe:/bin/bash" (want uprobe:PATH:SYMBOL)`}},
 		{"uprobe empty path", "ur::readline { }", []string{`1:4: missing path in probe "ur::readline" (want ur:PATH:SYMBOL)`}},
 		{"BEGIN with argument", "BEGIN:x { }", []string{`1:6: BEGIN probe takes no arguments, found ":x"`}},
+		{"END with argument", "END:a:b { }", []string{`1:4: END probe takes no arguments, found ":a:b"`}},
+		{"kprobe with module", "kprobe:ext4:ext4_sync_fs { }", []string{`1:12: too many fields in probe "kprobe:ext4:ext4_sync_fs" (want kprobe:FUNCTION)`}},
+		{"rawtracepoint without event", "rt: { }", []string{`1:4: missing event in probe "rt:" (want rt:EVENT)`}},
+		{"profile bad unit", "profile:sec:1 { }", []string{`1:9: unknown unit "sec" in probe "profile:sec:1" (want hz, s, ms or us)`}},
+		{"interval new syntax", "interval:1s { }", []string{`1:12: missing number in probe "interval:1s" (want interval:UNIT:NUMBER)`}},
+		{"each bad point reported", "k:, t:a, p:x:1 { }", []string{
+			`1:3: missing function in probe "k:" (want k:FUNCTION)`,
+			`1:8: missing event in probe "t:a" (want t:CATEGORY:EVENT)`,
+			`1:12: unknown unit "x" in probe "p:x:1" (want hz, s, ms or us)`}},
 		{"missing comma", "kprobe:f kprobe:g { }", []string{"1:10: expected ',', '/' or '{', found 'kprobe'"}},
 		{"trailing comma", "kprobe:f, { }", []string{"1:11: expected probe, found '{'"}},
 		{"missing body", "kprobe:f", []string{"1:9: expected ',', '/' or '{', found end of file"}},
@@ -356,6 +369,11 @@ func TestParseErrors(t *testing.T) {
 			"1:16: expected ';' or '}' after statement, found '@y'",
 			`1:29: unknown identifier "q"`}},
 		{"unknown identifier", "BEGIN { @x = foo; }", []string{`1:14: unknown identifier "foo"`}},
+		{"function without parentheses", "BEGIN { @x = count; }", []string{`1:14: unknown identifier "count" (to call it, write count())`}},
+		{"builtin typo", "BEGIN { @x[comn] = 1; }", []string{`1:12: unknown identifier "comn" (did you mean comm?)`}},
+		{"builtin case", "BEGIN { @x = PID; }", []string{`1:14: unknown identifier "PID" (did you mean pid?)`}},
+		{"builtin extra letter", "BEGIN { @x = retvals; }", []string{`1:14: unknown identifier "retvals" (did you mean retval?)`}},
+		{"argument out of range", "BEGIN { @x = arg10; }", []string{`1:14: unknown identifier "arg10" (the arguments are arg0 to arg9)`}},
 		{"unknown identifier in field", "BEGIN { @x = a.b; }", []string{`1:14: unknown identifier "a"`}},
 		{"several errors in one probe", "BEGIN { @x = ; @y = (1; $z = 1 +; }", []string{
 			"1:14: expected expression, found ';'",
@@ -380,6 +398,9 @@ func TestParseErrors(t *testing.T) {
 			"1:9: while loops are not supported",
 			`1:28: unknown identifier "y"`}},
 		{"for loop", "BEGIN { for ($i = 0; $i < 3; $i++) { } }", []string{"1:9: for loops are not supported"}},
+		{"unroll", "BEGIN { unroll(3) { @x++; } }", []string{"1:9: unroll is not supported"}},
+		{"break", "BEGIN { break; @x = y; }", []string{"1:9: break is not supported (there are no loops)", `1:21: unknown identifier "y"`}},
+		{"continue", "BEGIN { continue }", []string{"1:9: continue is not supported (there are no loops)"}},
 		{"bare block", "BEGIN { { } }", []string{"1:9: expected statement, found '{'"}},
 
 		// Expressions.

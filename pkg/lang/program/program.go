@@ -36,7 +36,8 @@
 //	Min, Max     per-CPU map, value {i64 value; u64 isset}: CPUs with isset 0
 //	             are skipped when merging.
 //	Avg, Stats   per-CPU map, value {i64 count; i64 total}.
-//	Hist, LHist  per-CPU map, key = user key ++ u64 bucket index, value u64 count.
+//	Hist, LHist  per-CPU map, key = user key ++ u64 bucket index, value u64 count
+//	             (without keys: the 8-byte 0 key ++ bucket, 16 bytes in all).
 //	Value        plain hash map, value laid out by Map.Value.
 //
 // # Event layout
