@@ -75,24 +75,24 @@ func TestGetTable(t *testing.T) {
 		want string
 	}{
 		{name: "namespace", args: []string{"get"}, want: `
-ID                                     TARGET                   NODE(S)            STATE                   AGE   PERSISTED
-22222222-1c2d-4e5f-8a9b-0c1d2e3f4a5b   pod/default/web-1        n1                 Completed (persisted)   3h    yes
-33333333-1c2d-4e5f-8a9b-0c1d2e3f4a5b   node/n2                  n2                 Failed                  2h    no
-66666666-1c2d-4e5f-8a9b-0c1d2e3f4a5b   ds/default/agent         n1,n2,n3,+1 more   Completed               30m   yes
-11111111-1c2d-4e5f-8a9b-0c1d2e3f4a5b   deployment/default/web   n1,n2              Running                 5m    yes
-44444444-1c2d-4e5f-8a9b-0c1d2e3f4a5b   pod/default/web-2        n2                 Pending                 10s   no
+ID                                     TARGET                   NODE(S)            STATE                   AGE    PERSISTED
+22222222-1c2d-4e5f-8a9b-0c1d2e3f4a5b   pod/default/web-1        n1                 Completed (persisted)   3h     yes
+33333333-1c2d-4e5f-8a9b-0c1d2e3f4a5b   node/n2                  n2                 Failed                  120m   no
+66666666-1c2d-4e5f-8a9b-0c1d2e3f4a5b   ds/default/agent         n1,n2,n3,+1 more   Completed               30m    yes
+11111111-1c2d-4e5f-8a9b-0c1d2e3f4a5b   deployment/default/web   n1,n2              Running                 5m     yes
+44444444-1c2d-4e5f-8a9b-0c1d2e3f4a5b   pod/default/web-2        n2                 Pending                 10s    no
 `},
 		{name: "all namespaces", args: []string{"get", "-A"}, want: `
-NAMESPACE   ID                                     TARGET                   NODE(S)            STATE                   AGE   PERSISTED
-default     22222222-1c2d-4e5f-8a9b-0c1d2e3f4a5b   pod/default/web-1        n1                 Completed (persisted)   3h    yes
-default     33333333-1c2d-4e5f-8a9b-0c1d2e3f4a5b   node/n2                  n2                 Failed                  2h    no
-default     66666666-1c2d-4e5f-8a9b-0c1d2e3f4a5b   ds/default/agent         n1,n2,n3,+1 more   Completed               30m   yes
-default     11111111-1c2d-4e5f-8a9b-0c1d2e3f4a5b   deployment/default/web   n1,n2              Running                 5m    yes
-default     44444444-1c2d-4e5f-8a9b-0c1d2e3f4a5b   pod/default/web-2        n2                 Pending                 10s   no
-tracing     55555555-1c2d-4e5f-8a9b-0c1d2e3f4a5b   node/n1                  n1                 Completed (persisted)   26h   yes
+NAMESPACE   ID                                     TARGET                   NODE(S)            STATE                   AGE    PERSISTED
+default     22222222-1c2d-4e5f-8a9b-0c1d2e3f4a5b   pod/default/web-1        n1                 Completed (persisted)   3h     yes
+default     33333333-1c2d-4e5f-8a9b-0c1d2e3f4a5b   node/n2                  n2                 Failed                  120m   no
+default     66666666-1c2d-4e5f-8a9b-0c1d2e3f4a5b   ds/default/agent         n1,n2,n3,+1 more   Completed               30m    yes
+default     11111111-1c2d-4e5f-8a9b-0c1d2e3f4a5b   deployment/default/web   n1,n2              Running                 5m     yes
+default     44444444-1c2d-4e5f-8a9b-0c1d2e3f4a5b   pod/default/web-2        n2                 Pending                 10s    no
+tracing     55555555-1c2d-4e5f-8a9b-0c1d2e3f4a5b   node/n1                  n1                 Completed (persisted)   26h    yes
 `},
 		{name: "one by short id, wide", args: []string{"get", "11111111", "-o", "wide"}, want: `
-ID                                     TARGET                   NODE(S)   STATE     AGE   PERSISTED   PROGRAM                                                        IMAGE
+ID                                     TARGET                   NODE(S)   STATE     AGE   PERSISTED   PROGRAM                                                       IMAGE
 11111111-1c2d-4e5f-8a9b-0c1d2e3f4a5b   deployment/default/web   n1,n2     Running   5m    yes         tracepoint:syscalls:sys_enter_openat { @[comm] = count(); }   example.local/runner:v1
 `},
 		{name: "found in another namespace", args: []string{"get", idElsewhere, "--no-headers"}, want: `
@@ -139,6 +139,10 @@ func TestGetErrors(t *testing.T) {
 	err := e.run("get", "99999999")
 	if err == nil || !strings.Contains(err.Error(), "trace 99999999 not found") {
 		t.Errorf("err = %v", err)
+	}
+	err = e.run("get", idElsewhere, "-n", "default")
+	if err == nil || !strings.Contains(err.Error(), `not found in namespace "default"`) {
+		t.Errorf("an explicit -n must not fall back to all namespaces: %v", err)
 	}
 	err = e.run("get", "../etc")
 	if err == nil || !strings.Contains(err.Error(), "invalid trace id") {

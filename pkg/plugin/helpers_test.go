@@ -53,8 +53,9 @@ func newTestEnv(t *testing.T, objs ...runtime.Object) *testEnv {
 		errOut: &bytes.Buffer{},
 		logs:   map[string]func() io.ReadCloser{},
 	}
+	// With an empty kubeconfig the namespace is "default", not chosen by
+	// the user; tests pass -n to choose one.
 	flags := genericclioptions.NewConfigFlags(false)
-	flags.Namespace = ptr("default")
 	e.f = &Factory{
 		ConfigFlags:  flags,
 		client:       e.client,

@@ -7,14 +7,15 @@ import (
 	"github.com/xtrace-dev/kubectl-xtrace/pkg/lang/program"
 )
 
-// ErrNeedsScopeList: the matches cannot be expressed as one program.Scope.
-var ErrNeedsScopeList = errors.New("several cgroups cannot be matched by one scope")
+// ErrNeedsScopeList: the matches mix cgroup v2 and pid namespace matches,
+// which one program.Scope cannot express.
+var ErrNeedsScopeList = errors.New("cgroup and pid namespace matches cannot be combined in one scope")
 
 // Merge folds matches into the single program.Scope the code generator
-// compiles today. One match is itself; pid namespace matches merge into one
-// list of namespaces. Several cgroups (several pods on one node, or several
-// containers) cannot merge, and Merge fails with ErrNeedsScopeList rather
-// than widen the filter to a common ancestor that holds other pods too.
+// compiles. One match is itself; cgroup matches (several pods on one node,
+// or several containers) merge into one scope listing every cgroup, and pid
+// namespace matches into one list of namespaces. Merge never widens the
+// filter to a common ancestor, which would hold other pods too.
 func Merge(ms []Match) (program.Scope, error) {
 	switch len(ms) {
 	case 0:
@@ -22,12 +23,29 @@ func Merge(ms []Match) (program.Scope, error) {
 	case 1:
 		return ms[0].Scope, nil
 	}
+	mode := ms[0].Scope.Mode
+	for _, m := range ms {
+		if m.Scope.Mode != mode || (mode != program.ScopeCgroup && mode != program.ScopePidNS) {
+			return program.Scope{}, fmt.Errorf("%w: %s; trace the pods one at a time", ErrNeedsScopeList, DescribeAll(ms))
+		}
+	}
+	if mode == program.ScopeCgroup {
+		merged := ms[0].Scope
+		seen := map[program.Cgroup]bool{{ID: merged.CgroupID, Level: merged.CgroupLevel}: true}
+		merged.MoreCgroups = nil
+		for _, m := range ms[1:] {
+			for _, cg := range m.Scope.Cgroups() {
+				if !seen[cg] {
+					seen[cg] = true
+					merged.MoreCgroups = append(merged.MoreCgroups, cg)
+				}
+			}
+		}
+		return merged, nil
+	}
 	merged := program.Scope{Mode: program.ScopePidNS}
 	seen := make(map[program.PidNS]bool)
 	for _, m := range ms {
-		if m.Scope.Mode != program.ScopePidNS {
-			return program.Scope{}, fmt.Errorf("%w: %s; trace one pod or container per node, or narrow the target", ErrNeedsScopeList, DescribeAll(ms))
-		}
 		for _, ns := range m.Scope.PidNamespaces {
 			if !seen[ns] {
 				seen[ns] = true

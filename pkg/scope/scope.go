@@ -85,6 +85,9 @@ func Describe(s program.Scope) string {
 	case program.ScopeNone:
 		return "none (whole node)"
 	case program.ScopeCgroup:
+		if n := len(s.MoreCgroups); n > 0 {
+			return fmt.Sprintf("cgroup v2 (%d cgroups)", n+1)
+		}
 		if s.CgroupLevel < 0 {
 			return fmt.Sprintf("cgroup v2 id %d", s.CgroupID)
 		}

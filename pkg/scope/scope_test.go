@@ -489,7 +489,7 @@ func TestMerge(t *testing.T) {
 	}{
 		{"one cgroup", []Match{cg(7)}, "cgroup v2 id 7 at level 4", nil},
 		{"pid namespaces", []Match{ns(1, 2), ns(2, 3)}, "pid namespace fallback (3 namespaces)", nil},
-		{"two cgroups", []Match{cg(7), cg(8)}, "", ErrNeedsScopeList},
+		{"two cgroups", []Match{cg(7), cg(8), cg(7)}, "cgroup v2 (2 cgroups)", nil},
 		{"mixed", []Match{cg(7), ns(1)}, "", ErrNeedsScopeList},
 		{"none", nil, "", ErrCannotScope},
 	}

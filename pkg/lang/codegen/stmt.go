@@ -50,14 +50,19 @@ func (g *gen) scope() {
 	s := g.c.opts.Scope
 	switch s.Mode {
 	case program.ScopeCgroup:
-		if s.CgroupLevel >= 0 {
-			g.emit(asm.Mov.Imm(asm.R1, int32(s.CgroupLevel)))
-			g.call(asm.FnGetCurrentAncestorCgroupId)
-		} else {
-			g.call(asm.FnGetCurrentCgroupId)
+		in := g.label()
+		for _, cg := range s.Cgroups() {
+			if cg.Level >= 0 {
+				g.emit(asm.Mov.Imm(asm.R1, int32(cg.Level)))
+				g.call(asm.FnGetCurrentAncestorCgroupId)
+			} else {
+				g.call(asm.FnGetCurrentCgroupId)
+			}
+			g.movImm(asm.R1, int64(cg.ID))
+			g.emit(asm.JEq.Reg(asm.R0, asm.R1, in))
 		}
-		g.movImm(asm.R1, int64(s.CgroupID))
-		g.emit(asm.JNE.Reg(asm.R0, asm.R1, g.ret))
+		g.emit(asm.Ja.Label(g.ret))
+		g.mark(in)
 	case program.ScopePid:
 		g.call(asm.FnGetCurrentPidTgid)
 		g.emit(asm.RSh.Imm(asm.R0, 32))

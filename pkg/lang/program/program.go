@@ -200,6 +200,9 @@ type Scope struct {
 	// (bpf_get_current_cgroup_id) instead.
 	CgroupID    uint64
 	CgroupLevel int
+	// MoreCgroups are further cgroups that match as well, for a workload
+	// with several pods on one node: the event counts if any of them does.
+	MoreCgroups []Cgroup
 
 	// ScopePidNS: the device and inode number of each pid namespace
 	// (stat of /proc/PID/ns/pid), matched with bpf_get_ns_current_pid_tgid.
@@ -207,6 +210,17 @@ type Scope struct {
 
 	// ScopePid: the process id (tgid) on the host.
 	Pid uint32
+}
+
+// Cgroup is one cgroup v2 directory to match, by id, at its level.
+type Cgroup struct {
+	ID    uint64
+	Level int
+}
+
+// Cgroups lists every cgroup a ScopeCgroup scope matches.
+func (s Scope) Cgroups() []Cgroup {
+	return append([]Cgroup{{ID: s.CgroupID, Level: s.CgroupLevel}}, s.MoreCgroups...)
 }
 
 // PidNS identifies a pid namespace by the nsfs device and inode.

@@ -112,13 +112,13 @@ func (o *runOptions) run(ctx context.Context, out *record.Writer) error {
 	}
 
 	end, runErr := runner.Run(ctx, runner.Config{
-		TraceID:    ts.ID,
-		Node:       o.node,
-		Spec:       compiled,
-		File:       ast.NewFile(name, src),
-		ScopeDesc:  desc,
-		Duration:   ts.Limits.Duration.Duration,
-		Sink:       &teeSink{out: out, store: st},
+		TraceID:   ts.ID,
+		Node:      o.node,
+		Spec:      compiled,
+		File:      ast.NewFile(name, src),
+		ScopeDesc: desc,
+		Duration:  ts.Limits.Duration.Duration,
+		Sink:      &teeSink{out: out, store: st},
 	})
 	if end == nil {
 		end = &record.End{Reason: runner.ReasonError}
