@@ -23,7 +23,7 @@ var errNotStarted = errors.New("the pod did not start")
 // restartPolicy Never, or not without a user's fix).
 var fatalWaitingReasons = map[string]string{
 	"ErrImagePull":               "cannot pull image",
-	"ImagePullBackOff":           "cannot pull image",
+	
 	"InvalidImageName":           "invalid image name",
 	"ErrImageNeverPull":          "image not present and pull policy is Never",
 	"CreateContainerConfigError": "cannot create the container",
