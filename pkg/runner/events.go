@@ -3,6 +3,7 @@ package runner
 import (
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/cilium/ebpf/ringbuf"
@@ -12,6 +13,10 @@ import (
 	"github.com/xtrace-dev/kubectl-xtrace/pkg/record"
 )
 
+// pollInterval bounds how long an event can wait in the ring buffer before
+// the runner reads it.
+const pollInterval = 100 * time.Millisecond
+
 // readEvents is the event loop: it turns ring buffer records into output
 // records until exit() is called, the reader is closed, or stopLoop asks it
 // to return. It runs on its own goroutine so the kernel side never waits on
@@ -20,8 +25,14 @@ func (t *trace) readEvents() {
 	defer close(t.loopDone)
 	var raw ringbuf.Record
 	for {
+		// Programs wake the reader only when a backlog builds up, so read
+		// at least every pollInterval to show sparse events promptly.
+		t.events.SetDeadline(time.Now().Add(pollInterval))
 		err := t.events.ReadInto(&raw)
 		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				continue
+			}
 			if errors.Is(err, ringbuf.ErrFlushed) && t.stopping.Load() {
 				return
 			}

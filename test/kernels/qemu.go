@@ -157,7 +157,12 @@ func (b *Boot) Start(ctx context.Context) (*Result, error) {
 		"console=ttyS0",
 		"panic=-1",     // reboot at once on panic; -no-reboot turns that into qemu's exit
 		"oops=panic",   // an oops in the guest fails the boot instead of hanging it
-		"quiet",        // only warnings and worse from the kernel on the console
+		// Warnings and worse, with their stack dumps (a soft lockup or a
+		// WARN in the guest must be visible in the log), but no boot chatter.
+		"loglevel=5",
+		// Under TCG on a loaded host the IO-APIC timer check can miss its
+		// window and panic the boot ("IO-APIC + timer doesn't work").
+		"no_timer_check",
 		"rdinit=/init", // our /init in the initramfs
 		"nokaslr",      // stable kernel addresses across boots, for comparing logs
 		"tsc=reliable", // TCG's TSC looks unstable; its clocksource watchdog only adds noise

@@ -34,6 +34,7 @@ const (
 const (
 	OutputMapName  = "events"
 	ElapsedMapName = "elapsed"
+	LostMapName    = "lost"
 	KStackMapName  = "kstacks"
 	UStackMapName  = "ustacks"
 	ScratchMapName = "scratch"
@@ -123,9 +124,9 @@ type compiler struct {
 	maps   map[string]*userMap
 	spec   *program.Spec
 
-	usesElapsed, usesKStack, usesUStack bool
-	scratchSize                         int
-	printfIDs                           map[*ast.CallExpr]uint64
+	usesElapsed, usesKStack, usesUStack, usesOutput bool
+	scratchSize                                     int
+	printfIDs                                       map[*ast.CallExpr]uint64
 }
 
 // userMap is a user map and its BPF layout.
@@ -460,6 +461,10 @@ func progType(k ast.ProbeKind) ebpf.ProgramType {
 func (c *compiler) systemMaps() {
 	maps := c.spec.Collection.Maps
 	maps[OutputMapName] = &ebpf.MapSpec{Name: OutputMapName, Type: ebpf.RingBuf, MaxEntries: uint32(c.opts.RingBufSize)}
+	if c.usesOutput {
+		maps[LostMapName] = &ebpf.MapSpec{Name: LostMapName, Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 1}
+		c.spec.LostMap = LostMapName
+	}
 	if c.usesElapsed {
 		maps[ElapsedMapName] = &ebpf.MapSpec{Name: ElapsedMapName, Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 1}
 		c.spec.ElapsedMap = ElapsedMapName

@@ -76,18 +76,20 @@ func worker(spec string) int {
 		fmt.Fprintf(os.Stderr, "worker %q: %v\n", spec, err)
 		return 2
 	}
+	f, err := os.Open("/proc/self/exe")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "worker: %v\n", err)
+		return 2
+	}
+	// Waiting for the go reads the stdin pipe: a vfs_read too, so the
+	// thread gets its name only afterwards, and that read is not counted.
+	bufio.NewReader(os.Stdin).ReadString('\n')
 	runtime.LockOSThread()
 	// The comm of this thread only: the reads happen on it.
 	if err := os.WriteFile("/proc/thread-self/comm", []byte(comm), 0); err != nil {
 		fmt.Fprintf(os.Stderr, "worker: naming the thread: %v\n", err)
 		return 2
 	}
-	f, err := os.Open("/proc/self/exe")
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "worker: %v\n", err)
-		return 2
-	}
-	bufio.NewReader(os.Stdin).ReadString('\n')
 	buf := make([]byte, 100)
 	for range n {
 		if _, err := unix.Pread(int(f.Fd()), buf, 0); err != nil {
