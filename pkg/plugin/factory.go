@@ -33,8 +33,8 @@ type Factory struct {
 	// exitWait is how long to wait for a pod to report its exit code once
 	// its log has ended; the kubelet updates the status a moment later.
 	exitWait time.Duration
-	now          func() time.Time
-	newID        func() string
+	now      func() time.Time
+	newID    func() string
 }
 
 // NewFactory returns a Factory reading the usual kubeconfig.

@@ -32,8 +32,12 @@ const (
 )
 
 // runnerCapabilities are added to the runner container when it does not run
-// privileged. docs/security.md says which probe needs which.
-var runnerCapabilities = []corev1.Capability{"BPF", "PERFMON", "SYS_RESOURCE", "SYS_ADMIN", "SYS_PTRACE"}
+// privileged. docs/security.md says which probe needs which. SYS_RESOURCE is
+// left out on purpose: kernels since 5.11 charge BPF memory to the cgroup
+// instead of RLIMIT_MEMLOCK, and where the node's own bounding set lacks it
+// (nested or restricted hosts) runc refuses to start the container at all
+// ("unable to apply caps"). Older kernels need --privileged.
+var runnerCapabilities = []corev1.Capability{"BPF", "PERFMON", "SYS_ADMIN", "SYS_PTRACE"}
 
 // jobOptions are the run flags that shape the runner Jobs.
 type jobOptions struct {

@@ -119,7 +119,7 @@ func TestBuildJobs(t *testing.T) {
 		t.Errorf("env = %+v", c.Env)
 	}
 	sc := c.SecurityContext
-	if sc.Privileged == nil || *sc.Privileged || !reflect.DeepEqual(sc.Capabilities.Add, []corev1.Capability{"BPF", "PERFMON", "SYS_RESOURCE", "SYS_ADMIN", "SYS_PTRACE"}) {
+	if sc.Privileged == nil || *sc.Privileged || !reflect.DeepEqual(sc.Capabilities.Add, []corev1.Capability{"BPF", "PERFMON", "SYS_ADMIN", "SYS_PTRACE"}) {
 		t.Errorf("security context = %+v", sc)
 	}
 	if sc.AppArmorProfile == nil || sc.AppArmorProfile.Type != corev1.AppArmorProfileTypeUnconfined {

@@ -435,6 +435,9 @@ func (o *RunOptions) stream(ctx context.Context, client kubernetes.Interface, ns
 		exitWait = -1
 	}
 	failure := judgeOutcomes(ctx, o.f, client, outcomes, exitWait)
+	if failure == nil {
+		failure = missingEnd(outcomes, ts.ID)
+	}
 	if failure != nil && nothingRan(outcomes) {
 		// The runners failed before attaching a probe (the kernel
 		// refused the program, say): there is no output worth keeping.
@@ -532,6 +535,23 @@ func judgeOutcomes(ctx context.Context, f *Factory, client kubernetes.Interface,
 	return fmt.Errorf("the trace failed on %s", strings.Join(msgs, "; "))
 }
 
+// missingEnd reports runners whose output stopped before their end record:
+// a runner killed (evicted, OOM, past its deadline) mid-trace exits without
+// one, and the user should know the output may be cut short.
+func missingEnd(outcomes []*outcome, id string) error {
+	var nodes []string
+	for _, oc := range outcomes {
+		if oc.end == nil {
+			nodes = append(nodes, oc.src.Node)
+		}
+	}
+	if len(nodes) == 0 {
+		return nil
+	}
+	return fmt.Errorf("the runner on %s stopped before the trace ended (killed or evicted?); what it wrote until then is on the node: kubectl xtrace fetch %s",
+		strings.Join(nodes, ", "), id)
+}
+
 // waitExitCode waits briefly for a pod's container to be reported
 // terminated once its log has ended, and returns the exit code, or -1 if the
 // pod is gone or does not say in time.
@@ -545,7 +565,11 @@ func waitExitCode(ctx context.Context, client kubernetes.Interface, ns, pod stri
 		for _, s := range p.Status.ContainerStatuses {
 			if s.Name == containerName && s.State.Terminated != nil {
 				t := s.State.Terminated
-				return int(t.ExitCode), t.Reason
+				reason := t.Reason
+				if t.Message != "" {
+					reason += ": " + t.Message
+				}
+				return int(t.ExitCode), reason
 			}
 		}
 		if time.Now().After(deadline) {

@@ -178,8 +178,20 @@ func TestRunStartFailures(t *testing.T) {
 			scenario: func(job *batchv1.Job) (*corev1.Pod, []*corev1.Event) {
 				return jobPod(job, terminatedStatus(1)), nil
 			},
-			log:     func(t *testing.T) string { return errorRecords(t, "tracepoint syscalls:sys_enter_nope does not exist on this kernel") },
+			log: func(t *testing.T) string {
+				return errorRecords(t, "tracepoint syscalls:sys_enter_nope does not exist on this kernel")
+			},
 			wantErr: []string{"the trace failed on node n1: tracepoint syscalls:sys_enter_nope does not exist on this kernel"},
+		},
+		{
+			name: "runtime cannot start the container",
+			scenario: func(job *batchv1.Job) (*corev1.Pod, []*corev1.Event) {
+				st := terminatedStatus(128)
+				st.ContainerStatuses[0].State.Terminated.Reason = "StartError"
+				st.ContainerStatuses[0].State.Terminated.Message = "runc create failed: unable to start container process: unable to apply caps: operation not permitted"
+				return jobPod(job, st), nil
+			},
+			wantErr: []string{"the container runtime could not start the runner: StartError: runc create failed", "unable to apply caps"},
 		},
 		{
 			name: "runner crash without a record",
@@ -234,6 +246,25 @@ func TestRunStartFailures(t *testing.T) {
 				t.Errorf("deleted %v; want the ConfigMap and the Job", deleted)
 			}
 		})
+	}
+}
+
+func TestRunReportsAKilledRunner(t *testing.T) {
+	e := newTestEnv(t, clusterObjects()...)
+	e.onJobCreate(func(job *batchv1.Job) (*corev1.Pod, []*corev1.Event) { return jobPod(job, runningStatus()), nil })
+	e.setLog("xtrace-0b5e6f3a-x7k2p", records(t,
+		&record.Record{Type: record.TypeAttached, Probes: 1},
+		&record.Record{Type: record.TypePrintf, Text: "partial\n"},
+	)+`{"v":1,"type":"printf","te`)
+	err := e.run("run", "pod/web-1", "-e", countProgram)
+	if err == nil || !strings.Contains(err.Error(), "the runner on n1 stopped before the trace ended") || !strings.Contains(err.Error(), "kubectl xtrace fetch "+testID) {
+		t.Fatalf("err = %v", err)
+	}
+	if e.out.String() != "partial\n" {
+		t.Errorf("stdout = %q: every complete record must be shown", e.out)
+	}
+	if left := e.leftovers(); len(left) != 3 {
+		t.Errorf("a trace that ran keeps its record and Job, got %v", left)
 	}
 }
 
@@ -431,18 +462,22 @@ func TestRunCtrlCWhileStarting(t *testing.T) {
 	}
 }
 
-func TestRunLocalPassesOptions(t *testing.T) {
+func TestRunLocal(t *testing.T) {
 	e := newTestEnv(t)
-	err := e.run("run", "--local", "-e", countProgram, "--pid", "1")
-	// The local runner needs root and BPF; whatever it says, it must be
-	// its error, reached without any cluster access.
-	if err == nil && len(e.client.Actions()) != 0 {
+	err := e.run("run", "--local", "-e", `BEGIN { printf("hi\n"); exit(); }`, "--duration", "2s")
+	// Tracing this host needs root and BPF, which a test machine may lack;
+	// either way --local must go to the local runner without touching the
+	// cluster or asking for a target.
+	if len(e.client.Actions()) != 0 {
 		t.Errorf("--local talked to the cluster: %v", e.client.Actions())
 	}
 	if err != nil && strings.Contains(err.Error(), "TARGET") {
 		t.Errorf("--local asked for a target: %v", err)
 	}
-	if len(e.client.Actions()) != 0 {
-		t.Errorf("--local talked to the cluster: %v", e.client.Actions())
+	if err == nil && !strings.Contains(e.out.String(), "hi") {
+		t.Errorf("--local succeeded without the program's output: %q", e.out)
+	}
+	if err := e.run("run", "--local", "-e", "BEGIN { exit( }"); err == nil || !strings.Contains(err.Error(), "the program has errors") {
+		t.Errorf("--local must check the program first: %v", err)
 	}
 }

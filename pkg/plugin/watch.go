@@ -23,7 +23,7 @@ var errNotStarted = errors.New("the pod did not start")
 // restartPolicy Never, or not without a user's fix).
 var fatalWaitingReasons = map[string]string{
 	"ErrImagePull":               "cannot pull image",
-	
+	"ImagePullBackOff":           "cannot pull image",
 	"InvalidImageName":           "invalid image name",
 	"ErrImageNeverPull":          "image not present and pull policy is Never",
 	"CreateContainerConfigError": "cannot create the container",
@@ -36,6 +36,9 @@ var fatalWaitingReasons = map[string]string{
 func examinePod(pod *corev1.Pod) (started bool, err error) {
 	for _, s := range pod.Status.ContainerStatuses {
 		switch {
+		case s.State.Terminated != nil && neverRan(s.State.Terminated):
+			return false, fmt.Errorf("%w: pod %s on node %s: the container runtime could not start the runner: %s: %s", errNotStarted,
+				pod.Name, pod.Spec.NodeName, s.State.Terminated.Reason, s.State.Terminated.Message)
 		case s.State.Running != nil, s.State.Terminated != nil:
 			return true, nil
 		case s.State.Waiting != nil:
@@ -60,6 +63,17 @@ func examinePod(pod *corev1.Pod) (started bool, err error) {
 		return false, fmt.Errorf("%w: pod %s was rejected by node %s: %s: %s", errNotStarted, pod.Name, pod.Spec.NodeName, pod.Status.Reason, pod.Status.Message)
 	}
 	return false, nil
+}
+
+// neverRan says whether a terminated container failed in the runtime before
+// its process started, as when runc cannot apply capabilities: its log is
+// empty and only the status explains it.
+func neverRan(t *corev1.ContainerStateTerminated) bool {
+	switch t.Reason {
+	case "StartError", "ContainerCannotRun":
+		return true
+	}
+	return false
 }
 
 // waitingReason is a short account of why a pod has not started, for the

@@ -144,8 +144,12 @@ func (s *syncBuffer) String() string {
 
 // runArgs is `run TARGET` with the flags every trace in the suite needs: the
 // target namespace, the dev runner image, and the privileged job namespace.
+// XTRACE_E2E_RUN_FLAGS adds flags to every run (e.g. --privileged on a
+// cluster that cannot grant the runner's capabilities).
 func runArgs(target string, extra ...string) []string {
-	return append([]string{"run", target, "-n", env.ns, "--image", env.image, "--job-namespace", env.jobNS}, extra...)
+	args := []string{"run", target, "-n", env.ns, "--image", env.image, "--job-namespace", env.jobNS}
+	args = append(args, strings.Fields(os.Getenv("XTRACE_E2E_RUN_FLAGS"))...)
+	return append(args, extra...)
 }
 
 // traceArgs is a command about existing traces (get, logs, fetch, delete),

@@ -4,6 +4,7 @@ package guest
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -22,11 +23,14 @@ import (
 
 // Every scoping test runs an "inside" worker that must be counted and an
 // "outside" one that must not, both doing a known number of reads, under
-// a program that counts vfs_read calls by comm. The outside worker runs
+// a program that counts vfs_read calls by process and thread name. The
+// workers name their reading thread, so its count is exact; any key with
+// the outside worker's pid (any of its threads) is a leak. The outside
+// worker runs
 // first; the inside one's getppid at its end ends the trace (exitOn), so
 // the outside worker's getppid must not have.
 const (
-	countByComm  = `kprobe:vfs_read { @[comm] = count(); }`
+	countByComm  = `kprobe:vfs_read { @[pid, comm] = count(); }`
 	// anyExit: the scope alone decides whose getppid ends the trace.
 	anyExit = countByComm + ` tracepoint:syscalls:sys_enter_getppid { exit(); }`
 	insideReads  = 100
@@ -38,11 +42,13 @@ const (
 func checkInsideOnly(t *testing.T, stdout string, in, out *workload) {
 	t.Helper()
 	vals := mapValues(t, stdout)
-	if got := vals["@["+in.comm+"]"]; got != insideReads {
-		t.Errorf("@[%s] = %d, want %d: the target's reads must all be counted", in.comm, got, insideReads)
+	inKey := fmt.Sprintf("@[%d, %s]", in.cmd.Process.Pid, in.comm)
+	if got := vals[inKey]; got != insideReads {
+		t.Errorf("%s = %d, want %d: the target's reads must all be counted", inKey, got, insideReads)
 	}
+	outPid := fmt.Sprintf("@[%d, ", out.cmd.Process.Pid)
 	for key, v := range vals {
-		if strings.Contains(key, out.comm) {
+		if strings.HasPrefix(key, outPid) || strings.Contains(key, out.comm) {
 			t.Errorf("%s: %d: the outside worker was counted", key, v)
 		}
 	}
@@ -59,10 +65,12 @@ func mkCgroup(t *testing.T, root, rel string) string {
 	}
 	t.Cleanup(func() {
 		for d := dir; d != root && strings.HasPrefix(d, root+"/"); d = filepath.Dir(d) {
-			if err := os.Remove(d); err != nil {
-				// A parent another test still uses, or a bug: either
-				// way later tests create their own directories.
-				t.Logf("removing cgroup: %v", err)
+			err := os.Remove(d)
+			if errors.Is(err, syscall.EBUSY) || errors.Is(err, syscall.ENOTEMPTY) {
+				return // a parent that another cgroup of the test still uses
+			}
+			if err != nil {
+				t.Errorf("removing cgroup: %v", err)
 				return
 			}
 		}
