@@ -88,8 +88,8 @@ func TestFetch(t *testing.T) {
 	if !reflect.DeepEqual(nodes, []string{"n1", "n2"}) {
 		t.Errorf("reader pods on %v", nodes)
 	}
-	if c := (*created)[0].Spec.Containers[0]; c.Image != "example.local/runner:v1" || !reflect.DeepEqual(c.Command, []string{"trace-runner", "cat", idRunning, "--root", "/var/lib/xtrace"}) {
-		t.Errorf("reader container %s %q", c.Image, c.Command)
+	if c := (*created)[0].Spec.Containers[0]; c.Image != "example.local/runner:v1" || !reflect.DeepEqual(c.Args, []string{"cat", idRunning, "--root", "/var/lib/xtrace"}) {
+		t.Errorf("reader container %s %q", c.Image, c.Args)
 	}
 	assertNoReaders(t, e)
 }
@@ -167,7 +167,7 @@ func TestDelete(t *testing.T) {
 	if e.out.String() != "trace.xtrace.dev/"+idRunning+" deleted\n" {
 		t.Errorf("stdout = %q", e.out)
 	}
-	if len(*created) != 2 || (*created)[0].Spec.Containers[0].Command[1] != "rm" {
+	if len(*created) != 2 || (*created)[0].Spec.Containers[0].Args[0] != "rm" {
 		t.Errorf("rm pods = %d", len(*created))
 	}
 	for _, o := range e.leftovers() {

@@ -164,9 +164,11 @@ func runnerPodSpec(ts *spec.TraceSpec, node string, o jobOptions) corev1.PodSpec
 		Containers: []corev1.Container{{
 			Name:  containerName,
 			Image: o.Image,
+			// The image's entrypoint is trace-runner (/trace-runner in a
+			// scratch image, so not on a PATH): pass only its arguments.
 			// The kubelet expands $(NODE_NAME); no shell is involved.
-			Command: []string{
-				"trace-runner", "run",
+			Args: []string{
+				"run",
 				"--spec", specMountDir + "/" + specKey,
 				"--node", "$(NODE_NAME)",
 				"--cgroup-root", hostCgroupRoot,
@@ -220,7 +222,8 @@ func hostPathVolume(name, path string, t corev1.HostPathType) corev1.Volume {
 
 // buildReaderPod makes the short-lived pod that fetch and delete run on a
 // node to read or remove a trace's persisted output: `trace-runner cat` or
-// `trace-runner rm`. The id was validated; it is an argument, not shell text.
+// `trace-runner rm` (arguments to the image's trace-runner entrypoint). The
+// id was validated; it is an argument, not shell text.
 func buildReaderPod(tr *Trace, node, verb, suffix, image string, tolerations []corev1.Toleration) *corev1.Pod {
 	root := tr.Spec.OutputRoot
 	if root == "" {
@@ -243,7 +246,7 @@ func buildReaderPod(tr *Trace, node, verb, suffix, image string, tolerations []c
 			Containers: []corev1.Container{{
 				Name:                     containerName,
 				Image:                    image,
-				Command:                  []string{"trace-runner", verb, tr.Spec.ID, "--root", root},
+				Args:                     []string{verb, tr.Spec.ID, "--root", root},
 				TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 				VolumeMounts:             []corev1.VolumeMount{{Name: "output", MountPath: root, ReadOnly: verb == "cat"}},
 			}},

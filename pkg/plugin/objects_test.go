@@ -111,8 +111,8 @@ func TestBuildJobs(t *testing.T) {
 		t.Fatalf("containers = %d", len(ps.Containers))
 	}
 	c := ps.Containers[0]
-	wantCmd := []string{"trace-runner", "run", "--spec", "/etc/xtrace/spec.json", "--node", "$(NODE_NAME)", "--cgroup-root", "/host/sys/fs/cgroup", "--proc-root", "/proc"}
-	if c.Name != "trace-runner" || c.Image != "example.local/runner:v1" || !reflect.DeepEqual(c.Command, wantCmd) || c.Args != nil {
+	wantArgs := []string{"run", "--spec", "/etc/xtrace/spec.json", "--node", "$(NODE_NAME)", "--cgroup-root", "/host/sys/fs/cgroup", "--proc-root", "/proc"}
+	if c.Name != "trace-runner" || c.Image != "example.local/runner:v1" || !reflect.DeepEqual(c.Args, wantArgs) || c.Command != nil {
 		t.Errorf("container %s %s %q %q", c.Name, c.Image, c.Command, c.Args)
 	}
 	if len(c.Env) != 1 || c.Env[0].Name != "NODE_NAME" || c.Env[0].ValueFrom.FieldRef.FieldPath != "spec.nodeName" {
@@ -201,14 +201,14 @@ func TestBuildReaderPod(t *testing.T) {
 		t.Errorf("labels = %v", p.Labels)
 	}
 	c := p.Spec.Containers[0]
-	if want := []string{"trace-runner", "cat", testID, "--root", "/var/lib/xtrace"}; !reflect.DeepEqual(c.Command, want) {
-		t.Errorf("command = %q, want %q", c.Command, want)
+	if want := []string{"cat", testID, "--root", "/var/lib/xtrace"}; !reflect.DeepEqual(c.Args, want) || c.Command != nil {
+		t.Errorf("command %q args %q, want args %q for the trace-runner entrypoint", c.Command, c.Args, want)
 	}
 	if !c.VolumeMounts[0].ReadOnly || c.VolumeMounts[0].MountPath != "/var/lib/xtrace" || p.Spec.Volumes[0].HostPath.Path != "/var/lib/xtrace" {
 		t.Errorf("cat must mount the output root read-only: %+v", c.VolumeMounts)
 	}
 	rm := buildReaderPod(tr, "n1", "rm", "abcde", "i", nil)
-	if rm.Spec.Containers[0].VolumeMounts[0].ReadOnly || rm.Spec.Containers[0].Command[1] != "rm" {
+	if rm.Spec.Containers[0].VolumeMounts[0].ReadOnly || rm.Spec.Containers[0].Args[0] != "rm" {
 		t.Errorf("rm pod = %+v", rm.Spec.Containers[0])
 	}
 }

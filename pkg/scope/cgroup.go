@@ -301,3 +301,39 @@ func inode(path string) (uint64, error) {
 	}
 	return fi.Sys().(*syscall.Stat_t).Ino, nil
 }
+
+// anyPid returns a process in the cgroup or below it, preferring one that
+// is not a pod's sandbox (pause) process, whose root is not the
+// application's; 0 if there is none.
+func (h *hierarchy) anyPid(rel, procRoot string) int {
+	found := 0
+	filepath.WalkDir(filepath.Join(h.mount, rel), func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		data, err := os.ReadFile(filepath.Join(path, "cgroup.procs"))
+		if err != nil {
+			return nil
+		}
+		for _, f := range strings.Fields(string(data)) {
+			pid, err := strconv.Atoi(f)
+			if err != nil {
+				continue
+			}
+			if found == 0 || isSandbox(procRoot, found) {
+				found = pid
+			}
+			if !isSandbox(procRoot, found) {
+				return fs.SkipAll
+			}
+		}
+		return nil
+	})
+	return found
+}
+
+// isSandbox reports whether pid is a pod's pause process.
+func isSandbox(procRoot string, pid int) bool {
+	comm, err := os.ReadFile(filepath.Join(procRoot, strconv.Itoa(pid), "comm"))
+	return err == nil && strings.TrimSpace(string(comm)) == "pause"
+}

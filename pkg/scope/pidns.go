@@ -72,6 +72,7 @@ func (r *resolver) hostNamespaces() func(program.PidNS) bool {
 func (r *resolver) pidNSMatch(isHost func(program.PidNS) bool, in func(cgroupPath string) bool, what string) (Match, error) {
 	seen := make(map[program.PidNS]bool)
 	var nss []program.PidNS
+	pid := 0
 	for _, pc := range r.procs {
 		if !anyCgroupPath(pc.cgroup, in) {
 			continue
@@ -92,11 +93,14 @@ func (r *resolver) pidNSMatch(isHost func(program.PidNS) bool, in func(cgroupPat
 			seen[ns] = true
 			nss = append(nss, ns)
 		}
+		if pid == 0 || isSandbox(r.opts.procRoot(), pid) {
+			pid = pc.pid
+		}
 	}
 	if len(nss) == 0 {
 		return Match{}, fmt.Errorf("no process of it found through %s for the pid namespace fallback (is it running? does the runner have hostPID?)", r.opts.procRoot())
 	}
-	return Match{Scope: program.Scope{Mode: program.ScopePidNS, PidNamespaces: nss}, What: what}, nil
+	return Match{Scope: program.Scope{Mode: program.ScopePidNS, PidNamespaces: nss}, What: what, Pid: pid}, nil
 }
 
 // readProcCgroups reads /proc/PID/cgroup of every process.

@@ -59,6 +59,10 @@ type Match struct {
 	// "container app of pod default/web-1", "cgroup /kubepods/burstable",
 	// "pid 4242 (nginx)", "node node-1".
 	What string
+	// Pid is one process of the match, 0 if none is known. The runner
+	// resolves uprobe paths under its /proc/PID/root, so that paths are
+	// those seen inside the target's container.
+	Pid int
 }
 
 // String describes the match for the start record, e.g.

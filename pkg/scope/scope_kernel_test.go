@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -146,6 +147,11 @@ func TestScopeCountsOnlyTheTarget(t *testing.T) {
 			ms, err := ForTarget(spec.Target{Node: "n", Pods: []spec.Pod{{Namespace: "default", Name: "web", UID: uid, Containers: tt.containers}}}, Options{})
 			if err != nil {
 				t.Fatal(err)
+			}
+			// The match names a process of the target, for resolving
+			// uprobe paths in its container.
+			if cg, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", ms[0].Pid)); err != nil || !strings.Contains(string(cg), podRel) {
+				t.Errorf("match pid %d is not in the pod (cgroup %q, %v)", ms[0].Pid, cg, err)
 			}
 			count := countGetppid(t, ms[0].Scope)
 			in, out := startWorkload(t, inside, false), startWorkload(t, outside, false)

@@ -99,7 +99,7 @@ func (r *resolver) byCgroup(p spec.Pod, name string) ([]Match, string, error) {
 		if err != nil {
 			return nil, "", fmt.Errorf("%w to pod %s: %w", ErrCannotScope, name, err)
 		}
-		return []Match{{Scope: cgroupScope(d), What: "pod " + name}}, "", nil
+		return []Match{{Scope: cgroupScope(d), What: "pod " + name, Pid: r.h.anyPid(podRel, r.opts.procRoot())}}, "", nil
 	}
 	var ms []Match
 	for _, c := range p.Containers {
@@ -119,7 +119,7 @@ func (r *resolver) byCgroup(p spec.Pod, name string) ([]Match, string, error) {
 		if err != nil {
 			return nil, "", fmt.Errorf("%w to container %s of pod %s: %w", ErrCannotScope, c.Name, name, err)
 		}
-		ms = append(ms, Match{Scope: cgroupScope(d), What: "container " + c.Name + " of pod " + name})
+		ms = append(ms, Match{Scope: cgroupScope(d), What: "container " + c.Name + " of pod " + name, Pid: r.h.anyPid(rel, r.opts.procRoot())})
 	}
 	return ms, "", nil
 }

@@ -44,6 +44,13 @@ func TestRunFailures(t *testing.T) {
 		within:  30 * time.Second,
 		message: regexp.MustCompile(`(?is)pod ?security.*baseline|baseline.*pod ?security`),
 	}, {
+		// Rejected by admission where no namespace label tells in advance:
+		// the reason is only in the Job's FailedCreate event.
+		name:    "admission-policy",
+		args:    withJobNamespace(runArgs("pod/victim", "-e", good, "--duration", "5s"), env.policyNS),
+		within:  30 * time.Second,
+		message: regexp.MustCompile(regexp.QuoteMeta(denyHostPIDReason)),
+	}, {
 		name:    "unknown-target",
 		args:    runArgs("pod/no-such-pod", "-e", good),
 		within:  15 * time.Second,

@@ -18,9 +18,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	admissionv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -42,6 +44,7 @@ var env struct {
 	ns         string // workloads
 	jobNS      string // trace Jobs: allows privileged pods
 	baselineNS string // enforces the baseline Pod Security Standard
+	policyNS   string // privileged, but an admission policy denies hostPID pods
 	outputRoot string // where runners persist traces on the node
 }
 
@@ -126,20 +129,26 @@ func setup(ctx context.Context) error {
 	}
 	env.outputRoot = "/var/lib/xtrace"
 
-	env.ns, env.jobNS, env.baselineNS = "xtrace-e2e", "xtrace-e2e-jobs", "xtrace-e2e-baseline"
+	env.ns, env.jobNS, env.baselineNS, env.policyNS = "xtrace-e2e", "xtrace-e2e-jobs", "xtrace-e2e-baseline", "xtrace-e2e-policy"
 	if err := teardown(ctx); err != nil { // leftovers of an interrupted run
 		return err
 	}
-	for ns, level := range map[string]string{env.ns: "baseline", env.jobNS: "privileged", env.baselineNS: "baseline"} {
+	for ns, level := range map[string]string{env.ns: "baseline", env.jobNS: "privileged", env.baselineNS: "baseline", env.policyNS: "privileged"} {
 		obj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{
 			"pod-security.kubernetes.io/enforce": level,
 		}}}
+		if ns == env.policyNS {
+			obj.Labels[denyHostPIDLabel] = "true"
+		}
 		if _, err := env.client.CoreV1().Namespaces().Create(ctx, obj, metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("creating namespace %s: %w", ns, err)
 		}
 	}
 	// Pods need the namespace's default ServiceAccount, made asynchronously.
-	for _, ns := range []string{env.ns, env.jobNS, env.baselineNS} {
+	if err := createDenyHostPIDPolicy(ctx); err != nil {
+		return err
+	}
+	for _, ns := range []string{env.ns, env.jobNS, env.baselineNS, env.policyNS} {
 		if err := poll(ctx, 60*time.Second, func() (bool, error) {
 			_, err := env.client.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{})
 			return err == nil, nil
@@ -147,7 +156,7 @@ func setup(ctx context.Context) error {
 			return fmt.Errorf("no default ServiceAccount in %s: %w", ns, err)
 		}
 	}
-	return nil
+	return waitDenyHostPIDPolicy(ctx)
 }
 
 // readyNode returns the name of the cluster's Ready node. The suite's disk
@@ -183,7 +192,10 @@ func teardown(ctx context.Context) error {
 			}
 		}
 	}
-	names := []string{env.ns, env.jobNS, env.baselineNS}
+	if err := deleteDenyHostPIDPolicy(ctx); err != nil {
+		return err
+	}
+	names := []string{env.ns, env.jobNS, env.baselineNS, env.policyNS}
 	for _, ns := range names {
 		err := env.client.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
@@ -219,4 +231,82 @@ func poll(ctx context.Context, timeout time.Duration, cond func() (bool, error))
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// denyHostPIDLabel marks the namespaces where the e2e admission policy
+// rejects hostPID pods: an admission rejection that no namespace label
+// announces, so the plugin can only learn of it from the Job's events.
+const (
+	denyHostPIDLabel  = "xtrace-e2e/deny-hostpid"
+	denyHostPIDPolicy = "xtrace-e2e-deny-hostpid"
+	denyHostPIDReason = "the xtrace e2e policy forbids hostPID pods here"
+)
+
+func createDenyHostPIDPolicy(ctx context.Context) error {
+	fail := admissionv1.Fail
+	policy := &admissionv1.ValidatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: denyHostPIDPolicy},
+		Spec: admissionv1.ValidatingAdmissionPolicySpec{
+			FailurePolicy: &fail,
+			MatchConstraints: &admissionv1.MatchResources{
+				ResourceRules: []admissionv1.NamedRuleWithOperations{{
+					RuleWithOperations: admissionv1.RuleWithOperations{
+						Operations: []admissionv1.OperationType{admissionv1.Create},
+						Rule:       admissionv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}},
+					},
+				}},
+			},
+			Validations: []admissionv1.Validation{{
+				Expression: "!has(object.spec.hostPID) || !object.spec.hostPID",
+				Message:    denyHostPIDReason,
+			}},
+		},
+	}
+	binding := &admissionv1.ValidatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: denyHostPIDPolicy},
+		Spec: admissionv1.ValidatingAdmissionPolicyBindingSpec{
+			PolicyName:        denyHostPIDPolicy,
+			ValidationActions: []admissionv1.ValidationAction{admissionv1.Deny},
+			MatchResources: &admissionv1.MatchResources{
+				NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{denyHostPIDLabel: "true"}},
+			},
+		},
+	}
+	ar := env.client.AdmissionregistrationV1()
+	if _, err := ar.ValidatingAdmissionPolicies().Create(ctx, policy, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("creating admission policy: %w", err)
+	}
+	if _, err := ar.ValidatingAdmissionPolicyBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("creating admission policy binding: %w", err)
+	}
+	return nil
+}
+
+// waitDenyHostPIDPolicy waits until the policy is in force: the apiserver
+// loads new policies asynchronously. It probes with a server-side dry run.
+func waitDenyHostPIDPolicy(ctx context.Context) error {
+	probe := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "policy-probe", Namespace: env.policyNS},
+		Spec:       corev1.PodSpec{HostPID: true, Containers: []corev1.Container{{Name: "c", Image: xtestImage}}},
+	}
+	var last error
+	err := poll(ctx, 60*time.Second, func() (bool, error) {
+		_, last = env.client.CoreV1().Pods(env.policyNS).Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		return last != nil && strings.Contains(last.Error(), denyHostPIDReason), nil
+	})
+	if err != nil {
+		return fmt.Errorf("admission policy %s not in force (last dry run: %v): %w", denyHostPIDPolicy, last, err)
+	}
+	return nil
+}
+
+func deleteDenyHostPIDPolicy(ctx context.Context) error {
+	ar := env.client.AdmissionregistrationV1()
+	if err := ar.ValidatingAdmissionPolicyBindings().Delete(ctx, denyHostPIDPolicy, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("deleting admission policy binding: %w", err)
+	}
+	if err := ar.ValidatingAdmissionPolicies().Delete(ctx, denyHostPIDPolicy, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("deleting admission policy: %w", err)
+	}
+	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -166,6 +168,19 @@ func programOf(ts *spec.TraceSpec) (name, src string, err error) {
 		return "", "", fmt.Errorf("unknown tool %q: this runner has %v", ts.Tool, tools.Names())
 	}
 	return ts.Tool + ".bt", src, nil
+}
+
+// attachRoot is the directory uprobe paths are resolved in: the root of a
+// process of the target, so that paths are those seen inside its
+// container (the pods of a workload share an image, so the first will do).
+// A node target resolves paths on the host.
+func attachRoot(ms []scope.Match, procRoot string) string {
+	for _, m := range ms {
+		if m.Pid > 0 {
+			return filepath.Join(procRoot, strconv.Itoa(m.Pid), "root")
+		}
+	}
+	return ""
 }
 
 // teeSink writes every record to standard output and to the node's disk.
