@@ -42,6 +42,10 @@ func TestLogs(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "kubectl xtrace fetch "+idPersisted) {
 		t.Errorf("a trace without pods must point to fetch: %v", err)
 	}
+	err = e.run("logs", idPending)
+	if err == nil || !strings.Contains(err.Error(), "has not started yet") {
+		t.Errorf("a pending trace: %v", err)
+	}
 }
 
 func TestLogsReportsARunnerFailure(t *testing.T) {
@@ -49,8 +53,12 @@ func TestLogsReportsARunnerFailure(t *testing.T) {
 	e.setLog("xtrace-11111111-0-x7k2p", errorRecords(t, "verifier rejected probe 1"))
 	e.setLog("xtrace-11111111-1-x7k2p", traceRecords(t, "n2"))
 	err := e.run("logs", idRunning)
+	if err == nil || !strings.Contains(err.Error(), "node n1 (the ERROR above)") || !strings.Contains(e.errOut.String(), "[n1] ERROR: verifier rejected probe 1") {
+		t.Fatalf("err = %v, stderr %q", err, e.errOut)
+	}
+	err = e.run("logs", idRunning, "-o", "json")
 	if err == nil || !strings.Contains(err.Error(), "node n1: verifier rejected probe 1") {
-		t.Fatalf("err = %v", err)
+		t.Fatalf("with -o json the error must carry the message: %v", err)
 	}
 }
 
@@ -296,6 +304,7 @@ func TestCompletion(t *testing.T) {
 		{args: []string{"run", "web-1", "--job-namespace", "lo"}, want: []string{"locked"}, not: []string{"default"}},
 		{args: []string{"get", "-n", ""}, want: []string{"default", "locked"}},
 		{args: []string{"fetch", idRunning, "--node", ""}, want: []string{"n1", "n2"}},
+		{args: []string{"run", "pod/web-1", "-c", "s"}, want: []string{"sidecar"}, not: []string{"app"}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

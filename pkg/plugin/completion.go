@@ -229,3 +229,35 @@ func completeNodes(ctx context.Context, f *Factory, toComplete string) ([]string
 	}
 	return out, cobra.ShellCompDirectiveNoFileComp
 }
+
+// completeContainers offers the containers of run's pod target for -c.
+func completeContainers(f *Factory) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		if len(args) == 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		t, err := parseTarget(args[0], "")
+		if err != nil || t.kind != kindPod {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		client, err := f.Client()
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveError
+		}
+		ns, _, err := f.Namespace()
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveError
+		}
+		pod, err := client.CoreV1().Pods(ns).Get(ctxOrBackground(cmd.Context()), t.name, metav1.GetOptions{})
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveError
+		}
+		var out []string
+		for _, c := range pod.Spec.Containers {
+			if strings.HasPrefix(c.Name, toComplete) {
+				out = append(out, c.Name)
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	}
+}

@@ -118,7 +118,10 @@ func (o *LogsOptions) Run(ctx context.Context) error {
 		if o.node != "" {
 			which = " on node " + o.node
 		}
-		return fmt.Errorf("trace %s has no started runner pod%s (state %s): read its persisted output with kubectl xtrace fetch %s", tr.Name, which, tr.Status.State, tr.Name)
+		if tr.Status.State == statePending {
+			return fmt.Errorf("trace %s has not started%s yet: try again in a moment, or see kubectl xtrace get %s -o yaml", tr.Name, which, tr.Name)
+		}
+		return fmt.Errorf("trace %s has no runner pod%s any more (state %s): read its persisted output with kubectl xtrace fetch %s", tr.Name, which, tr.Status.State, tr.Name)
 	}
 	sort.Slice(sources, func(i, j int) bool { return sources[i].Node < sources[j].Node })
 	var s sink = newTextSink(o.Out, o.ErrOut)
@@ -131,5 +134,5 @@ func (o *LogsOptions) Run(ctx context.Context) error {
 	}
 	// A runner that has not finished is not a failure; one that has, with
 	// an error, is.
-	return judgeOutcomes(ctx, o.f, client, outcomes, 0)
+	return judgeOutcomes(ctx, o.f, client, outcomes, 0, o.output != "json")
 }

@@ -47,7 +47,7 @@ func (p *progressLine) clear() {
 	p.shown = false
 }
 
-// func returns update as a callback, or nil when there is no terminal.
+// callback returns update as a function, or nil when there is no terminal.
 func (p *progressLine) callback() func(string) {
 	if p == nil {
 		return nil

@@ -136,6 +136,9 @@ func NewCmdRun(f *Factory, streams genericiooptions.IOStreams) *cobra.Command {
 		"output":        fixedValues("text", "json", "yaml"),
 		"dry-run":       fixedValues("none", "client", "server"),
 	})
+	if err := cmd.RegisterFlagCompletionFunc("container", completeContainers(f)); err != nil {
+		panic(err)
+	}
 	return cmd
 }
 
@@ -434,7 +437,7 @@ func (o *RunOptions) stream(ctx context.Context, client kubernetes.Interface, ns
 	if wasStopped {
 		exitWait = -1
 	}
-	failure := judgeOutcomes(ctx, o.f, client, outcomes, exitWait)
+	failure := judgeOutcomes(ctx, o.f, client, outcomes, exitWait, o.output != "json")
 	if failure == nil {
 		failure = missingEnd(outcomes, ts.ID)
 	}
@@ -504,8 +507,9 @@ func nothingRan(outcomes []*outcome) bool {
 // judgeOutcomes turns what the streams showed, and the runners' exit codes,
 // into the command's error. exitWait is how long to wait for a runner's
 // exit code once its log has ended; negative skips the check, as after a
-// graceful stop, when the pods are deleted.
-func judgeOutcomes(ctx context.Context, f *Factory, client kubernetes.Interface, outcomes []*outcome, exitWait time.Duration) error {
+// graceful stop, when the pods are deleted. With shown, error records were
+// already rendered on stderr, and the error only points at them.
+func judgeOutcomes(ctx context.Context, f *Factory, client kubernetes.Interface, outcomes []*outcome, exitWait time.Duration, shown bool) error {
 	var msgs []string
 	for _, oc := range outcomes {
 		code, reason := -1, ""
@@ -523,6 +527,8 @@ func judgeOutcomes(ctx context.Context, f *Factory, client kubernetes.Interface,
 		switch {
 		case oc.readErr != nil:
 			msgs = append(msgs, fmt.Sprintf("node %s: %v", oc.src.Node, oc.readErr))
+		case oc.errorText != "" && shown && oc.fromRecord:
+			msgs = append(msgs, fmt.Sprintf("node %s (the ERROR above)", oc.src.Node))
 		case oc.errorText != "":
 			msgs = append(msgs, fmt.Sprintf("node %s: %s", oc.src.Node, oc.errorText))
 		case oc.end != nil && oc.end.Reason == "error":

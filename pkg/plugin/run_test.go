@@ -110,11 +110,12 @@ func TestRunFansOutAcrossNodes(t *testing.T) {
 // run left nothing behind.
 func TestRunStartFailures(t *testing.T) {
 	tests := []struct {
-		name     string
-		scenario func(job *batchv1.Job) (*corev1.Pod, []*corev1.Event)
-		log      func(t *testing.T) string
-		args     []string
-		wantErr  []string
+		name       string
+		scenario   func(job *batchv1.Job) (*corev1.Pod, []*corev1.Event)
+		log        func(t *testing.T) string
+		args       []string
+		wantErr    []string
+		wantStderr string
 	}{
 		{
 			name: "pod security rejection",
@@ -181,7 +182,8 @@ func TestRunStartFailures(t *testing.T) {
 			log: func(t *testing.T) string {
 				return errorRecords(t, "tracepoint syscalls:sys_enter_nope does not exist on this kernel")
 			},
-			wantErr: []string{"the trace failed on node n1: tracepoint syscalls:sys_enter_nope does not exist on this kernel"},
+			wantErr:    []string{"the trace failed on node n1 (the ERROR above)"},
+			wantStderr: "ERROR: tracepoint syscalls:sys_enter_nope does not exist on this kernel\n",
 		},
 		{
 			name: "runtime cannot start the container",
@@ -230,6 +232,9 @@ func TestRunStartFailures(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q\nlacks %q", err, w)
 				}
+			}
+			if !strings.Contains(e.errOut.String(), tt.wantStderr) {
+				t.Errorf("stderr %q lacks %q", e.errOut, tt.wantStderr)
 			}
 			if left := e.leftovers(); len(left) != 0 {
 				t.Errorf("a failed run left %v behind", left)

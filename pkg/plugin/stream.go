@@ -41,8 +41,11 @@ type outcome struct {
 	// errorText is the Text of the last error record: the runner's own
 	// account of why it failed.
 	errorText string
-	attached  bool
-	end       *record.End
+	// fromRecord says errorText came from an error record, which the text
+	// renderer has shown already.
+	fromRecord bool
+	attached   bool
+	end        *record.End
 	// readErr is set when the stream could not be opened or read.
 	readErr error
 	tail    tailBuffer
@@ -132,13 +135,14 @@ func readStream(ctx context.Context, f *Factory, o *outcome, follow bool, items 
 		case err != nil && !notARecord(err):
 			return fmt.Errorf("reading the log of pod %s on node %s: %w", o.src.Pod, o.src.Node, err)
 		case err != nil:
-			// Not a record: a runtime panic or a line from a tool the
-			// runner ran. Show it rather than stop the trace.
-			rec = &record.Record{V: record.Version, Type: record.TypeWarning, Text: fmt.Sprintf("runner output on node %s: %v", o.src.Node, err)}
+			// Not a record: pod logs interleave the runner's stderr
+			// (human-readable diagnostics, a Go panic) with its records.
+			// The tail keeps those lines for the failure message.
+			continue
 		}
 		switch rec.Type {
 		case record.TypeError:
-			o.errorText = rec.Text
+			o.errorText, o.fromRecord = rec.Text, true
 		case record.TypeAttached:
 			o.attached = true
 		case record.TypeEnd:

@@ -15,10 +15,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 )
 
-// errNotStarted wraps every failure of a runner or reader pod to start, so
-// that run knows nothing of the trace ran and it can all be deleted.
-var errNotStarted = errors.New("the pod did not start")
-
 // Container waiting reasons a pod does not recover from on its own (with
 // restartPolicy Never, or not without a user's fix).
 var fatalWaitingReasons = map[string]string{
@@ -37,8 +33,7 @@ func examinePod(pod *corev1.Pod) (started bool, err error) {
 	for _, s := range pod.Status.ContainerStatuses {
 		switch {
 		case s.State.Terminated != nil && neverRan(s.State.Terminated):
-			return false, fmt.Errorf("%w: pod %s on node %s: the container runtime could not start the runner: %s: %s", errNotStarted,
-				pod.Name, pod.Spec.NodeName, s.State.Terminated.Reason, s.State.Terminated.Message)
+			return false, fmt.Errorf("pod %s on node %s: the container runtime could not start the runner: %s: %s", pod.Name, pod.Spec.NodeName, s.State.Terminated.Reason, s.State.Terminated.Message)
 		case s.State.Running != nil, s.State.Terminated != nil:
 			return true, nil
 		case s.State.Waiting != nil:
@@ -47,20 +42,20 @@ func examinePod(pod *corev1.Pod) (started bool, err error) {
 				if strings.Contains(what, "image") {
 					hint = " (check --image, the registry's reachability from the node and imagePullSecrets)"
 				}
-				return false, fmt.Errorf("%w: pod %s on node %s: %s %s: %s: %s%s", errNotStarted, pod.Name, pod.Spec.NodeName,
+				return false, fmt.Errorf("pod %s on node %s: %s %s: %s: %s%s", pod.Name, pod.Spec.NodeName,
 					what, s.Image, s.State.Waiting.Reason, s.State.Waiting.Message, hint)
 			}
 		}
 	}
 	for _, c := range pod.Status.Conditions {
 		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
-			return false, fmt.Errorf("%w: pod %s is unschedulable: %s", errNotStarted, pod.Name, c.Message)
+			return false, fmt.Errorf("pod %s is unschedulable: %s", pod.Name, c.Message)
 		}
 	}
 	if pod.Status.Phase == corev1.PodFailed {
 		// The kubelet refused the pod (OutOfcpu, NodeAffinity, ...)
 		// before any container ran.
-		return false, fmt.Errorf("%w: pod %s was rejected by node %s: %s: %s", errNotStarted, pod.Name, pod.Spec.NodeName, pod.Status.Reason, pod.Status.Message)
+		return false, fmt.Errorf("pod %s was rejected by node %s: %s: %s", pod.Name, pod.Spec.NodeName, pod.Status.Reason, pod.Status.Message)
 	}
 	return false, nil
 }
@@ -130,7 +125,7 @@ func (w *startWatch) wait(ctx context.Context) (map[string]*corev1.Pod, error) {
 		select {
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return nil, fmt.Errorf("%w: runner pods not running after %s: %s", errNotStarted, w.timeout, w.pendingDetail(ctx, started, last))
+				return nil, fmt.Errorf("runner pods not running after %s: %s", w.timeout, w.pendingDetail(ctx, started, last))
 			}
 			return nil, ctx.Err()
 		case <-ticker.C:
@@ -146,7 +141,7 @@ func (w *startWatch) poll(ctx context.Context) (started, pods map[string]*corev1
 	}
 	// A Pod Security (or other admission) rejection leaves the Job without
 	// any condition: the FailedCreate event is the only trace of it.
-	events, err := w.client.CoreV1().Events(w.namespace).List(ctx, metav1.ListOptions{})
+	events, err := w.client.CoreV1().Events(w.namespace).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.kind=Job,reason=FailedCreate"})
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading events in %s: %w", w.namespace, err)
 	}
@@ -156,17 +151,23 @@ func (w *startWatch) poll(ctx context.Context) (started, pods map[string]*corev1
 			if strings.Contains(e.Message, "PodSecurity") {
 				hint = fmt.Sprintf(". Run the trace in a privileged namespace (kubectl xtrace rbac | kubectl apply -f -, then --job-namespace xtrace-system) or label this one: kubectl label namespace %s %s=privileged --overwrite", w.namespace, psaEnforceLabel)
 			}
-			return nil, nil, fmt.Errorf("%w: Job %s could not create its pod: %s%s", errNotStarted, e.InvolvedObject.Name, e.Message, hint)
+			return nil, nil, fmt.Errorf("Job %s could not create its pod: %s%s", e.InvolvedObject.Name, e.Message, hint)
 		}
 	}
-	for _, name := range w.jobs {
-		job, err := w.client.BatchV1().Jobs(w.namespace).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return nil, nil, fmt.Errorf("reading Job %s: %w", name, err)
+	// One list for all the trace's Jobs: a workload trace may have one per
+	// node of a large cluster.
+	selector := labels.SelectorFromSet(labels.Set{labelTraceID: w.id}).String()
+	jobs, err := w.client.BatchV1().Jobs(w.namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading the trace's Jobs: %w", err)
+	}
+	for _, job := range jobs.Items {
+		if !wanted[job.Name] {
+			continue
 		}
 		for _, c := range job.Status.Conditions {
 			if c.Type == batchv1.JobFailed && c.Status == corev1.ConditionTrue {
-				return nil, nil, fmt.Errorf("%w: Job %s failed: %s: %s", errNotStarted, name, c.Reason, c.Message)
+				return nil, nil, fmt.Errorf("Job %s failed: %s: %s", job.Name, c.Reason, c.Message)
 			}
 		}
 	}
@@ -218,7 +219,7 @@ func (w *startWatch) summary(started, pods map[string]*corev1.Pod) string {
 func (w *startWatch) pendingDetail(ctx context.Context, started, pods map[string]*corev1.Pod) string {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	events, _ := w.client.CoreV1().Events(w.namespace).List(ctx, metav1.ListOptions{})
+	events, _ := w.client.CoreV1().Events(w.namespace).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.kind=Pod,type=Warning"})
 	var parts []string
 	for _, j := range w.jobs {
 		if started[j] != nil {

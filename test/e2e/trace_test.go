@@ -113,15 +113,19 @@ func TestDetachGetLogsInterrupt(t *testing.T) {
 		if n := mapValues(t, l.stdout, "opens")[""]; n <= 0 {
 			t.Errorf("logs -f lacks the final map @opens: N > 0:\n%s", l)
 		}
-		if state := traceState(t, id); !strings.HasPrefix(state, "Completed") {
+		// The Job completes moments after the runner's last line.
+		if err := poll(context.Background(), 20*time.Second, func() (bool, error) {
+			state = traceState(t, id)
+			return strings.HasPrefix(state, "Completed"), nil
+		}); err != nil {
 			t.Errorf("get %s after the deadline: state %q, want Completed", id, state)
 		}
 	})
 
 	t.Run("interrupt", func(t *testing.T) {
 		p := startXtrace(t, runArgs("pod/ticker", "-e", tickProg)...)
-		p.waitOutput(t, regexp.MustCompile(`(?m)^tick$`), 90*time.Second)
-		time.Sleep(2 * time.Second) // let a few events be counted
+		p.waitOutput(t, regexp.MustCompile(`(?m)^Attached \d+ probes?$`), 90*time.Second)
+		time.Sleep(3 * time.Second) // let events be counted
 		sent := time.Now()
 		if err := p.signal(sigint); err != nil {
 			t.Fatal(err)

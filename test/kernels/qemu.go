@@ -58,6 +58,25 @@ type Binary struct {
 	Path     string   // the static binary on the host
 	Args     []string // more test flags, e.g. -test.run=^TestKprobe
 	TestData string   // optional host directory copied to /tests/NAME/testdata
+	// Timeout is the binary's -test.timeout (default DefaultTestTimeout):
+	// a hung test panics with every goroutine's stack while the boot
+	// still has time to show it and run the next binary.
+	Timeout time.Duration
+}
+
+// DefaultTestTimeout is a binary's -test.timeout unless it sets its own.
+const DefaultTestTimeout = 60 * time.Second
+
+// bootOverhead is the time a boot needs besides its binaries: qemu, the
+// kernel and /init (2–15 s under TCG, depending on the host's load), and
+// the power-off.
+const bootOverhead = 60 * time.Second
+
+func (bin Binary) timeout() time.Duration {
+	if bin.Timeout > 0 {
+		return bin.Timeout
+	}
+	return DefaultTestTimeout
 }
 
 // Boot describes one run of a kernel.
@@ -68,7 +87,9 @@ type Boot struct {
 
 	Memory  string        // qemu -m; default "1G"
 	CPUs    int           // qemu -smp; default 2
-	Timeout time.Duration // the whole boot, from qemu start to power off; default 3m
+	// Timeout bounds the whole boot, from qemu's start to its exit; by
+	// default the binaries' timeouts plus a minute.
+	Timeout time.Duration
 
 	// Dir receives the initramfs; default a new temporary directory.
 	Dir string
@@ -121,7 +142,10 @@ func (b *Boot) Start(ctx context.Context) (*Result, error) {
 		cpus = 2
 	}
 	if timeout == 0 {
-		timeout = 3 * time.Minute
+		timeout = bootOverhead
+		for _, bin := range b.Binaries {
+			timeout += bin.timeout() + 5*time.Second
+		}
 	}
 	log := b.Log
 	if log == nil {
@@ -142,14 +166,8 @@ func (b *Boot) Start(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	done := "XTRACE-DONE-" + hex.EncodeToString(nonce)
-	// The test binaries get a deadline that leaves time to print Go's
-	// goroutine dump and the markers before the host gives up on the boot.
-	testTimeout := timeout - 30*time.Second
-	if testTimeout < 30*time.Second {
-		testTimeout = timeout * 3 / 4
-	}
 	initramfs := filepath.Join(dir, "initramfs.cpio")
-	if err := b.writeInitramfs(initramfs, done, testTimeout); err != nil {
+	if err := b.writeInitramfs(initramfs, done); err != nil {
 		return nil, fmt.Errorf("building the initramfs: %w", err)
 	}
 
