@@ -93,6 +93,7 @@ bench:
 # manifest rendered from $(KREW_TEMPLATE) with these archives' sha256 sums.
 release:
 	@mkdir -p dist
+	@rm -f $(KREW_MANIFEST) # never leave a manifest that does not match the archives
 	for p in $(RELEASE_PLATFORMS); do \
 		os=$${p%/*}; arch=$${p#*/}; ext=; [ $$os = windows ] && ext=.exe; \
 		dir=_output/release/$${os}_$${arch}; rm -rf $$dir; mkdir -p $$dir; \

@@ -37,7 +37,7 @@ type config struct {
 
 func main() {
 	var cfg config
-	quick := flag.Bool("quick", false, "one repetition, 1s windows and a 3-step sweep: a smoke test, not a result")
+	quick := flag.Bool("quick", false, "defaults for a smoke test, not a result: 1 repetition, 1s windows, a 3-step sweep")
 	flag.IntVar(&cfg.reps, "reps", 5, "traced windows per tool and program")
 	flag.DurationVar(&cfg.window, "window", 3*time.Second, "length of each measured window")
 	flag.DurationVar(&cfg.settle, "settle", 250*time.Millisecond, "pause between probes live and the window")
@@ -51,8 +51,23 @@ func main() {
 	flag.StringVar(&cfg.bpftraceBin, "bpftrace", "/usr/bin/bpftrace", "bpftrace binary")
 	flag.Parse()
 	if *quick {
-		cfg.reps, cfg.window, cfg.sweepWindow = 1, time.Second, time.Second
-		*rates = "10000,80000,0"
+		// Quick changes the defaults only: -quick -reps 2 means two reps.
+		set := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		quickDefaults := map[string]func(){
+			"reps":         func() { cfg.reps = 1 },
+			"window":       func() { cfg.window = time.Second },
+			"sweep-window": func() { cfg.sweepWindow = time.Second },
+			"sweep-rates":  func() { *rates = "10000,80000,0" },
+		}
+		for name, apply := range quickDefaults {
+			if !set[name] {
+				apply()
+			}
+		}
+	}
+	if cfg.reps < 1 || cfg.window <= 0 || cfg.sweepWindow <= 0 {
+		fatal(fmt.Errorf("-reps must be at least 1 and the windows positive"))
 	}
 	var err error
 	if cfg.sweepRates, err = parseRates(*rates); err != nil {
@@ -88,11 +103,13 @@ func run(cfg config) error {
 		return err
 	}
 
+	catchInterrupts()
 	tmp, err := os.MkdirTemp("", "xtrace-bench-")
 	if err != nil {
 		return fmt.Errorf("temp dir: %w", err)
 	}
 	defer os.RemoveAll(tmp)
+	onInterrupt(func() { os.RemoveAll(tmp) })
 	// The workload binary's name is its comm, which programs may filter on.
 	workloadBin := filepath.Join(tmp, "xtbench")
 	if err := goBuild(workloadBin, "./bench/xtbench"); err != nil {
@@ -117,13 +134,15 @@ func run(cfg config) error {
 	}
 	// Stop the workloads before removing their cgroup: a cgroup with live
 	// processes cannot be removed.
-	defer func() {
+	cleanup := func() {
 		w.in.stop()
 		w.out.stop()
 		if err := cg.remove(); err != nil {
 			logf("cleanup: %v", err)
 		}
-	}()
+	}
+	defer cleanup()
+	onInterrupt(cleanup)
 	logf("workloads: pid %d in %s (cgroup id %d), pid %d outside", w.in.pid(), cg.path, cg.id, w.out.pid())
 
 	tools := []tool{xtraceTool(cfg.xtraceBin), bpftraceTool(cfg.bpftraceBin)}

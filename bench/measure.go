@@ -26,6 +26,7 @@ type measuredRun struct {
 	overhead    float64 // workload rate traced / untraced, both instances together
 	inOverhead  float64 // the in-cgroup instance alone
 	outOverhead float64 // the outside instance alone
+	cpuOverhead float64 // iterations per workload CPU-second, traced / untraced
 }
 
 // measureProgram runs p reps times under each tool with both workloads at
@@ -62,26 +63,28 @@ func measureProgram(cfg config, tools []tool, p program, w *pair, cg *benchCgrou
 				overhead:    (r.inRate + r.outRate) / ((before.in + before.out + after.in + after.out) / 2),
 				inOverhead:  r.inRate / ((before.in + after.in) / 2),
 				outOverhead: r.outRate / ((before.out + after.out) / 2),
+				cpuOverhead: r.perCPU / ((before.perCPU + after.perCPU) / 2),
 			}
 			res.runs[t.name] = append(res.runs[t.name], m)
-			logf("(%s) %-8s rep %d: start-up %6.3fs, rate ratio %.3f (in %.3f, out %.3f), rss %d KiB, cpu %.2fs, events %.0f/s, lost %d",
-				p.key, t.name, rep+1, r.startup.Seconds(), m.overhead, m.inOverhead, m.outOverhead,
+			logf("(%s) %-8s rep %d: start-up %6.3fs, rate ratio %.3f (in %.3f, out %.3f, per CPU-s %.3f), rss %d KiB, cpu %.2fs, events %.0f/s, lost %d",
+				p.key, t.name, rep+1, r.startup.Seconds(), m.overhead, m.inOverhead, m.outOverhead, m.cpuOverhead,
 				r.maxRSSKiB, r.cpu.Seconds(), r.eventsPerSec, r.lost)
+			if r.killed != "" {
+				logf("(%s) %-8s rep %d: %s", p.key, t.name, rep+1, r.killed)
+			}
 			before = after
 		}
 	}
 	return res, nil
 }
 
-type rates struct{ in, out float64 }
-
 // untraced measures both workloads' rates with no tracer running.
 func untraced(w *pair, window time.Duration) (rates, error) {
-	in, out, err := w.measure(window)
+	r, err := w.measure(window)
 	if err != nil {
 		return rates{}, fmt.Errorf("untraced window: %w", err)
 	}
-	return rates{in, out}, nil
+	return r, nil
 }
 
 // sweepResult is the (c) printf program at increasing workload rates.
@@ -133,6 +136,9 @@ func sweepLossless(cfg config, tools []tool, p program, w *pair, cg *benchCgroup
 				return nil, fmt.Errorf("sweep at %d/s: %w", rate, err)
 			}
 			step.runs[t.name] = r
+			if r.killed != "" {
+				logf("(c) sweep %s %s: %s", rateName(rate), t.name, r.killed)
+			}
 			logf("(c) sweep %7s %-8s: workload %.0f/s, delivered %.0f/s, lost %d of %d",
 				rateName(rate), t.name, r.outRate, r.eventsPerSec, r.lost, r.lost+r.delivered)
 			if r.lost > 0 {

@@ -73,6 +73,18 @@ func render(cfg config, m machine, res results) string {
 			ratio(xs.med, bs.med), target, result})
 	}
 	for _, pr := range res.programs {
+		x, bt := pr.runs["xtrace"], pr.runs["bpftrace"]
+		label := fmt.Sprintf("(%s) %s", pr.p.key, pr.p.title)
+		o := func(r measuredRun) float64 { return r.cpuOverhead }
+		xs, bs := figure(x, o), figure(bt, o)
+		target, result := "xtrace ≥ bpftrace", verdict(xs.med >= bs.med)
+		if pr.p.scoped {
+			target, result = "—", "—"
+		}
+		add(row{"workload iterations per CPU-second traced / untraced (same target, robust to other tenants)", label,
+			fmtS(xs, "%.3f"), fmtS(bs, "%.3f"), ratio(xs.med, bs.med), target, result})
+	}
+	for _, pr := range res.programs {
 		if !pr.p.events {
 			continue
 		}
@@ -114,6 +126,33 @@ func render(cfg config, m machine, res results) string {
 	b.WriteString("|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", r.figure, r.program, r.xtrace, r.bpftrace, r.ratio, r.target, r.result)
+	}
+
+	// A tracer that ignored SIGINT is a finding the medians would hide.
+	var notes []string
+	for _, pr := range res.programs {
+		for _, name := range []string{"xtrace", "bpftrace"} {
+			for i, r := range pr.runs[name] {
+				if r.killed != "" {
+					notes = append(notes, fmt.Sprintf("(%s) %s, repetition %d: %s.", pr.p.key, name, i+1, r.killed))
+				}
+			}
+		}
+	}
+	if res.sweep != nil {
+		for _, st := range res.sweep.steps {
+			for name, r := range st.runs {
+				if r.killed != "" {
+					notes = append(notes, fmt.Sprintf("(c) sweep at %s, %s: %s.", rateName(st.target), name, r.killed))
+				}
+			}
+		}
+	}
+	if len(notes) > 0 {
+		b.WriteString("\nTracers killed after SIGINT (their windows count; their CPU time includes the wait):\n\n")
+		for _, n := range notes {
+			b.WriteString("- " + n + "\n")
+		}
 	}
 
 	b.WriteString("\nSizes: xtrace is the " + res.sizes.xtraceWhat + "; bpftrace is the " + res.sizes.bpftraceWhat +

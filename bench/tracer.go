@@ -22,11 +22,13 @@ type traceRun struct {
 	startup      time.Duration // launch -> probes live (attached line and marker seen)
 	inRate       float64       // workload iterations/s inside the cgroup, traced
 	outRate      float64       // and outside it
+	perCPU       float64       // iterations per workload CPU-second, both instances
 	eventsPerSec float64       // "E " lines read from the tracer's stdout per second of the window
 	delivered    uint64        // "E " lines over the whole run
 	lost         uint64        // sum of "Lost N events" lines on stderr over the whole run
 	maxRSSKiB    int64         // peak RSS of the tracer process (rusage ru_maxrss, = VmHWM)
 	cpu          time.Duration // tracer user+system CPU over the whole run
+	killed       string        // why the tracer had to be killed, if it had to
 }
 
 // runOptions are the knobs of one traced window.
@@ -77,6 +79,8 @@ func traceOnce(t tool, p program, w *pair, cgroupPath string, opt runOptions) (t
 	if err := cmd.Start(); err != nil {
 		return traceRun{}, fmt.Errorf("start %s: %w", t.name, err)
 	}
+	setTracer(cmd)
+	defer setTracer(nil)
 	stdoutW.Close()
 	stderrW.Close()
 	out.done.Add(2)
@@ -86,7 +90,7 @@ func traceOnce(t tool, p program, w *pair, cgroupPath string, opt runOptions) (t
 	go func() { cmd.Wait(); close(exited) }()
 
 	run, err := measureTraced(t, out, w, exited, launched, opt)
-	stopErr := stop(cmd, exited)
+	killed, stopErr := stop(cmd, exited)
 	out.done.Wait()
 	stdoutR.Close()
 	stderrR.Close()
@@ -96,6 +100,7 @@ func traceOnce(t tool, p program, w *pair, cgroupPath string, opt runOptions) (t
 	if stopErr != nil {
 		return traceRun{}, fmt.Errorf("%s, program (%s): %w%s", t.name, p.key, stopErr, out.stderrTail())
 	}
+	run.killed = killed
 	run.delivered = out.events.Load()
 	run.lost = out.lost.Load()
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
@@ -152,32 +157,59 @@ func measureTraced(t tool, out *output, w *pair, exited <-chan struct{}, launche
 		return run, errors.New("tracer exited during the window")
 	default:
 	}
-	run.inRate = rateBetween(a.in, b.in)
-	run.outRate = rateBetween(a.out, b.out)
+	rt := ratesBetween(a, b)
+	run.inRate, run.outRate, run.perCPU = rt.in, rt.out, rt.perCPU
 	run.eventsPerSec = float64(e1-e0) / (float64(b.out.nanos-a.out.nanos) / 1e9)
 	return run, nil
 }
 
+// stopTimeout is how long a tracer may take to exit after SIGINT (printing
+// its final maps included) before it is killed.
+const stopTimeout = 30 * time.Second
+
 // stop sends SIGINT, as Ctrl-C would, and SIGKILL if the tracer has not
-// exited within a minute (printing a large kstack map can take a while).
-func stop(cmd *exec.Cmd, exited <-chan struct{}) error {
+// exited within stopTimeout. A killed tracer is not an error of the run: its
+// window was measured, and the hang is itself a finding, so stop reports it
+// through killed with what the tracer was doing, for the table's notes.
+func stop(cmd *exec.Cmd, exited <-chan struct{}) (killed string, err error) {
 	select {
 	case <-exited:
 	default:
 		cmd.Process.Signal(os.Interrupt)
 		select {
 		case <-exited:
-		case <-time.After(time.Minute):
+		case <-time.After(stopTimeout):
+			killed = fmt.Sprintf("did not exit within %s of SIGINT (%s); killed", stopTimeout, procState(cmd.Process.Pid))
 			cmd.Process.Kill()
 			<-exited
-			return errors.New("did not exit within a minute of SIGINT; killed")
+			return killed, nil
 		}
 	}
 	// Both tools exit 0 after SIGINT; anything else is a failure to report.
 	if !cmd.ProcessState.Success() {
-		return fmt.Errorf("exited with %s", cmd.ProcessState)
+		return "", fmt.Errorf("exited with %s", cmd.ProcessState)
 	}
-	return nil
+	return "", nil
+}
+
+// procState describes a live process: its state and each thread's wait
+// channel, enough to tell a busy loop from a blocked call.
+func procState(pid int) string {
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	var state string
+	for _, line := range strings.Split(string(status), "\n") {
+		if strings.HasPrefix(line, "State:") {
+			state = strings.TrimSpace(strings.TrimPrefix(line, "State:"))
+		}
+	}
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	var waits []string
+	for _, t := range tasks {
+		wchan, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/wchan", pid, t.Name()))
+		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/comm", pid, t.Name()))
+		waits = append(waits, strings.TrimSpace(string(comm))+":"+string(wchan))
+	}
+	return fmt.Sprintf("state %s, threads %s", state, strings.Join(waits, " "))
 }
 
 func (o *output) readStdout(r io.Reader) {

@@ -131,10 +131,12 @@ func (w *workload) mark() error {
 	return err
 }
 
-// sample is the workload's iteration counter at one instant of its own clock.
+// sample is the workload's iteration counter at one instant of its own
+// clock, with the CPU time it has used so far.
 type sample struct {
 	n     uint64
 	nanos int64
+	cpu   int64 // user+system nanoseconds
 }
 
 func (w *workload) sample() (sample, error) {
@@ -143,7 +145,7 @@ func (w *workload) sample() (sample, error) {
 		return sample{}, err
 	}
 	var s sample
-	if _, err := fmt.Sscanf(reply, "COUNT %d %d", &s.n, &s.nanos); err != nil {
+	if _, err := fmt.Sscanf(reply, "COUNT %d %d %d", &s.n, &s.nanos, &s.cpu); err != nil {
 		return sample{}, fmt.Errorf("workload %s: parse %q: %w", w.name, reply, err)
 	}
 	return s, nil
@@ -172,7 +174,7 @@ type pair struct {
 	in, out *workload
 }
 
-// rates samples both instances over `window` and returns their rates.
+// pairSample is both instances sampled one after the other.
 type pairSample struct{ in, out sample }
 
 func (p *pair) sample() (pairSample, error) {
@@ -187,18 +189,30 @@ func (p *pair) sample() (pairSample, error) {
 	return pairSample{in, out}, nil
 }
 
-// measure returns the iteration rates of both instances over one window.
-func (p *pair) measure(window time.Duration) (in, out float64, err error) {
+// rates is what the workloads did between two pair samples.
+type rates struct {
+	in, out float64 // iterations per second of each instance
+	perCPU  float64 // iterations per CPU-second, both instances together
+}
+
+func ratesBetween(a, b pairSample) rates {
+	n := float64(b.in.n - a.in.n + b.out.n - a.out.n)
+	cpu := float64(b.in.cpu-a.in.cpu+b.out.cpu-a.out.cpu) / 1e9
+	return rates{in: rateBetween(a.in, b.in), out: rateBetween(a.out, b.out), perCPU: n / cpu}
+}
+
+// measure returns the workloads' rates over one window.
+func (p *pair) measure(window time.Duration) (rates, error) {
 	a, err := p.sample()
 	if err != nil {
-		return 0, 0, err
+		return rates{}, err
 	}
 	time.Sleep(window)
 	b, err := p.sample()
 	if err != nil {
-		return 0, 0, err
+		return rates{}, err
 	}
-	return rateBetween(a.in, b.in), rateBetween(a.out, b.out), nil
+	return ratesBetween(a, b), nil
 }
 
 func (p *pair) setRates(in, out int) error {

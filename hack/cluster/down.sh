@@ -51,9 +51,12 @@ if [[ -x $BIN/kube-proxy ]]; then
 fi
 if command -v iptables-save >/dev/null; then
   for t in filter nat mangle; do
-    iptables-save -t "$t" 2>/dev/null | grep -E '^-A (INPUT|OUTPUT|FORWARD|PREROUTING|POSTROUTING) .*-j KUBE-' | sed 's/^-A /-D /' |
-      while read -r rule; do read -ra words <<<"$rule"; iptables -t "$t" "${words[@]}" 2>/dev/null || true; done
-    chains=$(iptables-save -t "$t" 2>/dev/null | sed -n 's/^:\(KUBE-[A-Za-z0-9-]*\) .*/\1/p')
+    jumps=$(iptables-save -t "$t" 2>/dev/null | grep -E '^-A (INPUT|OUTPUT|FORWARD|PREROUTING|POSTROUTING) .*-j KUBE-' | sed 's/^-A /-D /' || true)
+    while read -r rule; do
+      [[ -n $rule ]] || continue
+      read -ra words <<<"$rule"; iptables -t "$t" "${words[@]}" 2>/dev/null || true
+    done <<<"$jumps"
+    chains=$(iptables-save -t "$t" 2>/dev/null | sed -n 's/^:\(KUBE-[A-Za-z0-9-]*\) .*/\1/p' || true)
     for c in $chains; do iptables -t "$t" -F "$c" 2>/dev/null || true; done
     for c in $chains; do iptables -t "$t" -X "$c" 2>/dev/null || true; done
   done
@@ -78,7 +81,8 @@ pids=$(cat /sys/fs/cgroup/unified/kubepods/cgroup.procs /sys/fs/cgroup/unified/k
 for p in $pids; do log "killing leftover container process $p ($(cat /proc/"$p"/comm 2>/dev/null))"; kill -KILL "$p" 2>/dev/null || true; done
 sleep 0.5
 # Mounts under the state dir (overlay rootfs, shm, projected volumes), deepest first.
-awk '{print $5}' /proc/self/mountinfo | grep "^$STATE/" | sort -r | while read -r m; do
+mounts=$(awk '{print $5}' /proc/self/mountinfo | grep "^$STATE/" | sort -r || true)
+for m in $mounts; do
   umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
   log "unmounted $m"
 done

@@ -187,7 +187,9 @@ start() { # name cmd...
   rm -f "$RUN/$n.pid"
   # The inner shell writes its own pid, then execs the daemon: the pid file
   # names the daemon itself, which is what down.sh signals.
-  setsid bash -c 'echo $$ > "$0"; exec "$@"' "$RUN/$n.pid" "$@" >>"$LOGS/$n.log" 2>&1 </dev/null &
+  # 9>&-: the daemon must not inherit the lock's descriptor, or it would hold
+  # the lock for as long as it runs.
+  setsid bash -c 'echo $$ > "$0"; exec "$@"' "$RUN/$n.pid" "$@" >>"$LOGS/$n.log" 2>&1 </dev/null 9>&- &
   local i; for i in $(seq 1 25); do [[ -s "$RUN/$n.pid" ]] && break; sleep 0.2; done
   [[ -s "$RUN/$n.pid" ]] || die "$n did not start (see $LOGS/$n.log)"
   log "started $n pid $(cat "$RUN/$n.pid")"

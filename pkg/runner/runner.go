@@ -172,7 +172,11 @@ func (t *trace) start() error {
 		prog := t.coll.Programs[p.Program]
 		l, err := attach.Probe(p, prog, attach.Options{Root: t.cfg.AttachRoot})
 		if err != nil {
-			return fmt.Errorf("%s: %w", t.where(p), err)
+			// attach's errors already name the probe.
+			if t.cfg.File != nil && p.Pos != ast.NoPos {
+				return fmt.Errorf("%s: %w", t.cfg.File.Position(p.Pos), err)
+			}
+			return err
 		}
 		t.links = append(t.links, l)
 		attached++

@@ -365,11 +365,22 @@ func TestForCgroupPath(t *testing.T) {
 		{path: filepath.Join(h.mount, base, "kubepods/besteffort")},
 		{path: "/" + base + "/kubepods/besteffort"},
 		{path: base + "/kubepods/besteffort/"},
-		{path: base + "/kubepods/besteffort", opts: Options{CgroupRoot: filepath.Dir(h.mount)}},
+		// CgroupRoot may name the cgroup2 mount itself, as on a pure v2
+		// node (on a hybrid one it is usually its parent).
+		{path: base + "/kubepods/besteffort", opts: Options{CgroupRoot: h.mount}},
 		{path: base + "/kubepods/../../etc", wantErr: `"..\" is not allowed`},
 		{path: base + "/kubepods/guaranteed", wantErr: "no such file or directory"},
 		{path: base + "/cgroup.procs", wantErr: "is not a cgroup directory"},
 		{path: base, opts: Options{CgroupRoot: "/nonexistent"}, wantErr: "no cgroup2 file system at /nonexistent"},
+	}
+	if filepath.Base(h.mount) == "unified" {
+		// A hybrid node: the Job mounts the host's /sys/fs/cgroup, the
+		// parent of the cgroup2 mount.
+		tests = append(tests, struct {
+			path    string
+			opts    Options
+			wantErr string
+		}{path: base + "/kubepods/besteffort", opts: Options{CgroupRoot: filepath.Dir(h.mount)}})
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {

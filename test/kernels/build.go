@@ -103,6 +103,10 @@ func ModuleRoot() (string, error) {
 // relative to the module root) into a static binary at out. The guest
 // has no libc and no Go toolchain, hence CGO_ENABLED=0 and `go test -c`.
 func BuildTestBinary(ctx context.Context, pkg string, tags []string, out string) error {
+	if runtime.GOARCH != "amd64" {
+		// listTests runs the binary on the host, and the guest is x86_64.
+		return fmt.Errorf("the guest is x86_64 under qemu-system-x86_64; building on %s is not supported yet", runtime.GOARCH)
+	}
 	root, err := ModuleRoot()
 	if err != nil {
 		return err
@@ -114,12 +118,9 @@ func BuildTestBinary(ctx context.Context, pkg string, tags []string, out string)
 	args = append(args, pkg)
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = root
-	// The guest is x86_64 like the qemu we start; say so in case the host
-	// toolchain defaults to something else.
+	// The guest is x86_64 like the qemu we start; say so in case GOARCH
+	// or GOOS is set in the environment.
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
-	if runtime.GOARCH != "amd64" {
-		return fmt.Errorf("the guest is x86_64 under qemu-system-x86_64; building on %s is not supported yet", runtime.GOARCH)
-	}
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, msg)
 	}

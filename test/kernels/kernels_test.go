@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -44,9 +43,10 @@ type suite struct {
 
 var suites = []suite{
 	{
-		name: "guest",
-		pkg:  "./test/kernels/guest",
-		tags: []string{"kernels_guest"},
+		name:    "guest",
+		pkg:     "./test/kernels/guest",
+		tags:    []string{"kernels_guest"},
+		timeout: 2 * time.Minute, // ≈20 s of traces on a quiet host
 		boots: map[Cgroups][]string{
 			// Pure cgroup v2: the kprobe paths of the compiler and runner,
 			// and scoping by cgroup id.
@@ -65,6 +65,7 @@ var suites = []suite{
 				"TestTutorialReadLatency",
 				"TestScopeCgroupV2Local",
 				"TestScopePodCgroupV2",
+				"TestToolsAttach",
 			},
 			// Pure cgroup v1: the pid namespace fallback, and refusing to
 			// run unscoped.
@@ -72,6 +73,7 @@ var suites = []suite{
 				"TestCgroupV1Only",
 				"TestKprobeAsm",
 				"TestScopePodPidNSV1",
+				"TestScopeContainerPidNSV1",
 				"TestScopeV1NeverUnscoped",
 				"TestScopePidLocal",
 			},
@@ -177,14 +179,18 @@ func TestKernels(t *testing.T) {
 			buildErrs[s.name] = fmt.Errorf("building the tests of %s for the guest: %w", s.pkg, err)
 			continue
 		}
+		all, err := checkListed(t, s, out)
+		if err != nil {
+			buildErrs[s.name] = err
+			continue
+		}
 		bins[s.name] = out
-		lists[s.name] = checkListed(t, s, out)
+		lists[s.name] = all
 	}
 	t.Logf("built %d test binaries in %s", len(suites), time.Since(buildStart).Round(time.Millisecond))
 
 	scale := timeoutScale(t)
-	var mu sync.Mutex
-	var summary []string
+	var summary []string // printed last, where a reader of the log looks
 	for _, layout := range []Cgroups{CgroupV2, CgroupV1} {
 		t.Run("cgroup"+string(layout), func(t *testing.T) {
 			boot := &Boot{Tools: tools, Cgroups: layout, Dir: t.TempDir(), Log: func(s string) { t.Log(s) }}
@@ -217,11 +223,9 @@ func TestKernels(t *testing.T) {
 				boot.Binaries = append(boot.Binaries, b)
 			}
 			res, err := boot.Start(ctx)
-			if res != nil {
-				mu.Lock()
-				summary = append(summary, "cgroup "+string(layout)+": boot to /init "+res.BootTime.Round(time.Millisecond).String()+
-					" (guest uptime "+res.Uptime+"s), all tests done after "+res.Total.Round(time.Millisecond).String())
-				mu.Unlock()
+			if res != nil && res.BootTime > 0 {
+				summary = append(summary, fmt.Sprintf("cgroup %s: boot to /init %s (guest uptime %ss), all tests done after %s",
+					layout, res.BootTime.Round(time.Millisecond), res.Uptime, res.Total.Round(time.Millisecond)))
 			}
 			if err != nil {
 				t.Fatal(err)
@@ -273,12 +277,12 @@ func checkRun(t *testing.T, r *Run, tests []string) {
 var testFuncRE = regexp.MustCompile(`^Test\w+$`)
 
 // checkListed returns the top-level tests of a suite's binary and fails
-// for one that is in no boot and not excluded: it would never run.
-func checkListed(t *testing.T, s suite, bin string) []string {
+// the test for one that is in no boot and not excluded: it would never run.
+func checkListed(t *testing.T, s suite, bin string) ([]string, error) {
 	t.Helper()
 	out, err := listTests(bin)
 	if err != nil {
-		t.Fatalf("listing the tests of %s: %v", s.pkg, err)
+		return nil, fmt.Errorf("listing the tests of %s: %w", s.pkg, err)
 	}
 	var all []string
 	for _, name := range out {
@@ -300,5 +304,5 @@ func checkListed(t *testing.T, s suite, bin string) []string {
 			t.Errorf("%s.%s runs in no boot: add it to a boot of suite %q in kernels_test.go", s.pkg, name, s.name)
 		}
 	}
-	return all
+	return all, nil
 }

@@ -76,7 +76,7 @@ func TestKrewInstall(t *testing.T) {
 	}
 
 	out, err = k.Run(ctx, kubectl, "krew", "list")
-	if err != nil || !regexp.MustCompile(`(?m)^xtrace\b`).MatchString(out) {
+	if err != nil || !regexp.MustCompile(`(?m)^(detached/)?xtrace\b`).MatchString(out) {
 		t.Errorf("kubectl krew list: err=%v, output lacks xtrace:\n%s", err, out)
 	}
 	out, err = k.Run(ctx, kubectl, "plugin", "list")

@@ -110,6 +110,16 @@ func InstallPlugin(ctx context.Context, repo, kubectl, dir string) (Krew, string
 	if err := os.MkdirAll(filepath.Join(k.Root, "bin"), 0o755); err != nil {
 		return Krew{}, "", err
 	}
+	// krew's list/uninstall refuse to run without a plugin index, which
+	// `krew update` would clone from GitHub. An empty local git index (a
+	// custom index with no plugins) satisfies them offline.
+	index := filepath.Join(k.Root, "index/default")
+	if err := os.MkdirAll(filepath.Join(index, "plugins"), 0o755); err != nil {
+		return Krew{}, "", err
+	}
+	if out, err := exec.CommandContext(ctx, "git", "init", "-q", index).CombinedOutput(); err != nil {
+		return Krew{}, "", fmt.Errorf("git init %s: %w\n%s", index, err, out)
+	}
 	k.Env = append(withoutVars(os.Environ(), "PATH", "KREW_ROOT"),
 		"KREW_ROOT="+k.Root,
 		"KREW_NO_UPGRADE_CHECK=1",

@@ -30,9 +30,9 @@ import (
 // first; the inside one's getppid at its end ends the trace (exitOn), so
 // the outside worker's getppid must not have.
 const (
-	countByComm  = `kprobe:vfs_read { @[pid, comm] = count(); }`
+	countByComm = `kprobe:vfs_read { @[pid, comm] = count(); }`
 	// anyExit: the scope alone decides whose getppid ends the trace.
-	anyExit = countByComm + ` tracepoint:syscalls:sys_enter_getppid { exit(); }`
+	anyExit      = countByComm + ` tracepoint:syscalls:sys_enter_getppid { exit(); }`
 	insideReads  = 100
 	outsideReads = 300
 )
@@ -157,6 +157,40 @@ func TestScopePodPidNSV1(t *testing.T) {
 	intoCgroupsV1(t, out.cmd.Process.Pid, "kubepods/besteffort/pod"+uidOut+"/"+cid)
 
 	ms, err := scope.ForTarget(spec.Target{Node: "xtrace-guest", Pods: []spec.Pod{{Namespace: "default", Name: "in", UID: uidIn}}}, scope.Options{})
+	if err != nil {
+		t.Fatalf("ForTarget: %v", err)
+	}
+	t.Logf("scope: %s", scope.DescribeAll(ms))
+	if len(ms) != 1 || ms[0].Scope.Mode != program.ScopePidNS || len(ms[0].Scope.PidNamespaces) != 1 {
+		t.Fatalf("ForTarget = %+v, want the pid namespace fallback with one namespace", ms)
+	}
+	stdout, _ := traceScoped(t, anyExit, ms[0], func() {
+		out.run(t)
+		in.run(t)
+	})
+	checkInsideOnly(t, stdout, in, out)
+}
+
+// TestScopeContainerPidNSV1: `-c` on a pure v1 node: of two containers of
+// one pod, each with its own pid namespace, only the selected one counts.
+func TestScopeContainerPidNSV1(t *testing.T) {
+	requireCgroups(t, "v1")
+	uid := uuid.NewString()
+	const cidA = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	const cidB = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	newPidNS := func() *syscall.SysProcAttr { return &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID} }
+	in := startWorker(t, "xt-in", insideReads, newPidNS())
+	out := startWorker(t, "xt-out", outsideReads, newPidNS())
+	// The systemd driver's names this time: cri-containerd-<id>.scope
+	// under kubepods-besteffort-pod<UID>.slice.
+	pod := "kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" + strings.ReplaceAll(uid, "-", "_") + ".slice"
+	intoCgroupsV1(t, in.cmd.Process.Pid, pod+"/cri-containerd-"+cidA+".scope")
+	intoCgroupsV1(t, out.cmd.Process.Pid, pod+"/cri-containerd-"+cidB+".scope")
+
+	ms, err := scope.ForTarget(spec.Target{Node: "xtrace-guest", Pods: []spec.Pod{{
+		Namespace: "default", Name: "two", UID: uid,
+		Containers: []spec.Container{{Name: "a", ID: "containerd://" + cidA}},
+	}}}, scope.Options{})
 	if err != nil {
 		t.Fatalf("ForTarget: %v", err)
 	}
