@@ -5,7 +5,8 @@
 #   make image       runner image as a docker-archive: dist/xtrace-runner-image.tar
 #   make e2e         cluster up -> runner image loaded -> test/e2e -> cluster down
 #   make krew-test   release archives + manifest, installed with a real krew and kubectl
-#   make test-all    all of the above that test (what CI runs)
+#   make test-kernels  the real-kernel tests on a second kernel under qemu
+#   make test-all    deps + all of the above that test (what CI runs)
 #   make release     dist/ archives for every platform and plugins/xtrace.yaml
 #   make bench | fuzz | clean | cluster-up | cluster-down
 #
@@ -46,7 +47,7 @@ FUZZ_PKG ?= ./pkg/lang/parser
 FUZZ ?= FuzzParse
 FUZZTIME ?= 10m
 
-.PHONY: build test image e2e krew-test test-all bench release fuzz clean cluster-up cluster-down version
+.PHONY: build test image e2e krew-test test-all deps test-kernels bench release fuzz clean cluster-up cluster-down version
 
 version:
 	@echo $(VERSION)
@@ -82,8 +83,18 @@ e2e:
 krew-test: release
 	$(GO) test -tags krew -count=1 -v ./test/krew
 
-test-all:
+# Installs what the tests need first, so that on a fresh machine this one
+# command does all the set-up.
+test-all: deps
 	hack/test-all.sh
+
+deps:
+	hack/install-deps.sh
+
+# The real-kernel tests again, on Debian's 6.1 kernel under qemu, booted once
+# with only cgroup v2 and once with only cgroup v1 (docs/kernel-matrix.md).
+test-kernels:
+	$(GO) test -tags kernels -count=1 -v -timeout 20m ./test/kernels/
 
 bench:
 	@if [ ! -d bench ]; then echo "make bench: no bench/ directory yet: the benchmark harness (go run ./bench) is not written" >&2; exit 1; fi
@@ -108,7 +119,7 @@ release:
 	@cat dist/checksums.txt
 
 fuzz:
-	@$(GO) test -list '^$(FUZZ)$$' $(FUZZ_PKG) | grep -qx '$(FUZZ)' || { echo "make fuzz: no fuzz target $(FUZZ) in $(FUZZ_PKG) (set FUZZ_PKG and FUZZ)" >&2; exit 1; }
+	@$(GO) test -list '^$(FUZZ)$$' $(FUZZ_PKG) | grep -x '$(FUZZ)' >/dev/null || { echo "make fuzz: no fuzz target $(FUZZ) in $(FUZZ_PKG) (set FUZZ_PKG and FUZZ)" >&2; exit 1; }
 	$(GO) test -run '^$$' -fuzz '^$(FUZZ)$$' -fuzztime $(FUZZTIME) $(FUZZ_PKG)
 
 cluster-up:

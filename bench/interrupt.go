@@ -17,6 +17,7 @@ var interrupt struct {
 	mu       sync.Mutex
 	tracer   *exec.Cmd // the tracer running now, if any
 	cleanups []func()  // in registration order; run in reverse
+	stopping bool      // set once a signal arrived: no new tracer may live
 }
 
 // onInterrupt registers a cleanup to run if the harness is interrupted.
@@ -26,10 +27,16 @@ func onInterrupt(f func()) {
 	interrupt.cleanups = append(interrupt.cleanups, f)
 }
 
-// setTracer records the running tracer (nil when none runs).
+// setTracer records the running tracer (nil when none runs). A tracer
+// started while the harness is already stopping is killed at once, or it
+// would outlive the harness.
 func setTracer(cmd *exec.Cmd) {
 	interrupt.mu.Lock()
 	defer interrupt.mu.Unlock()
+	if interrupt.stopping && cmd != nil {
+		cmd.Process.Kill()
+		return
+	}
 	interrupt.tracer = cmd
 }
 
@@ -39,6 +46,7 @@ func catchInterrupts() {
 	go func() {
 		sig := <-sigs
 		interrupt.mu.Lock()
+		interrupt.stopping = true
 		tracer, cleanups := interrupt.tracer, interrupt.cleanups
 		interrupt.mu.Unlock()
 		logf("%s: stopping the tracer and cleaning up", sig)

@@ -20,6 +20,7 @@ import (
 // traceRun is what one traced window measured.
 type traceRun struct {
 	startup      time.Duration // launch -> probes live (attached line and marker seen)
+	attached     time.Duration // launch -> attached line, for tools that print one
 	inRate       float64       // workload iterations/s inside the cgroup, traced
 	outRate      float64       // and outside it
 	perCPU       float64       // iterations per workload CPU-second, both instances
@@ -126,6 +127,9 @@ func measureTraced(t tool, out *output, w *pair, exited <-chan struct{}, launche
 			sawMarker, marker = true, nil // a nil channel never fires again
 		case <-attached:
 			sawAttached, attached = true, nil
+			if t.attachedPrefix != "" {
+				run.attached = time.Since(launched)
+			}
 		case <-tick.C:
 			if !sawMarker {
 				if err := w.in.mark(); err != nil {

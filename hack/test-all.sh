@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test-all.sh: everything CI runs (make test-all), in order: build, unit and
 # real-kernel tests, the krew install test, the e2e suite on a real cluster
-# (up -> suite -> down, down even on failure). Every stage runs even if an
+# (up -> suite -> down, down even on failure), and the second kernel's tests
+# under qemu. Every stage runs even if an
 # earlier one failed, so one report shows all failures; the exit code is
 # non-zero if any stage failed. Full logs: _output/test-all/*.log.
 set -euo pipefail
@@ -32,6 +33,7 @@ stage() {
 
 stage build make build
 stage unit go test -count=1 -v ./...
+stage kernels make test-kernels
 stage krew make krew-test
 stage e2e make e2e
 

@@ -93,8 +93,16 @@ for h in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/unified/kubepods /sys/fs/cgrou
   find "$h" -depth -type d -exec rmdir {} \; 2>/dev/null || true
   if [[ -d $h ]]; then log "WARNING: could not remove $h (still busy?)"; fi
 done
-left=$(ls /var/run/netns 2>/dev/null | grep '^cni-' || true)
-[[ -z $left ]] || log "WARNING: leftover CNI netns: $left"
+# Network namespaces of sandboxes that were not removed through CRI (after an
+# unclean stop): CNI names them cni-<uuid>. One with no process left in it is
+# an orphan; deleting it also deletes its veth.
+for ns in $(ls /var/run/netns 2>/dev/null | grep '^cni-' || true); do
+  if [[ -z $(ip netns pids "$ns" 2>/dev/null) ]]; then
+    ip netns delete "$ns" 2>/dev/null && log "deleted orphan network namespace $ns"
+  else
+    log "WARNING: network namespace $ns still has processes; left alone"
+  fi
+done
 # Restore the host sysctls recorded by up.sh before its first start.
 if [[ -f "$STATE/sysctl.orig" ]]; then
   while IFS='=' read -r key val; do [[ -n $key ]] && sysctl -qw "$key=$val" || true; done <"$STATE/sysctl.orig"

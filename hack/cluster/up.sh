@@ -281,7 +281,7 @@ start containerd /usr/bin/containerd --config "$STATE/containerd/config.toml"
 waitfor containerd 30 ctr -a "$SOCK" version || die "containerd not answering (see $LOGS/containerd.log)"
 for spec in "${CLUSTER_IMAGES[@]}"; do
   n=${spec%%=*}; ref=${spec#*=}
-  if [[ ! -f "$STATE/images/$n.imported" ]] || ! ctr -a "$SOCK" -n k8s.io images ls -q | grep -qx "$ref"; then
+  if [[ ! -f "$STATE/images/$n.imported" ]] || ! ctr -a "$SOCK" -n k8s.io images ls -q | grep -x "$ref" >/dev/null; then
     ctr -a "$SOCK" -n k8s.io images import --snapshotter "$SNAPSHOTTER" "$STATE/images/$n.tar" >/dev/null
     touch "$STATE/images/$n.imported"; log "imported $ref"
   fi

@@ -1,11 +1,11 @@
+//go:build linux
+
 package runner
 
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -17,19 +17,6 @@ import (
 	"github.com/xtrace-dev/kubectl-xtrace/pkg/record"
 	"github.com/xtrace-dev/kubectl-xtrace/pkg/scope"
 )
-
-// LocalOptions describe a trace of this host run in-process, without
-// Kubernetes: `kubectl xtrace run --local`.
-type LocalOptions struct {
-	Name       string // program file name for messages ("-e" for inline)
-	Program    string // program text
-	CgroupPath string // --cgroup: scope to this cgroup v2 directory and its descendants
-	Pid        int    // --pid: scope to this process
-	Duration   time.Duration
-	JSON       bool // -o json: write records instead of text
-	Stdout     io.Writer
-	Stderr     io.Writer
-}
 
 // RunLocal compiles the program for this host's kernel, traces until exit(),
 // the duration, or ctx is cancelled (Ctrl-C/SIGTERM), then prints END output

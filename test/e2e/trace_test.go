@@ -246,8 +246,18 @@ interval:s:1 { printf("tick\n"); }`
 	if fetchTo.code != 0 {
 		t.Fatalf("fetch --to failed:\n%s", fetchTo)
 	}
-	if files, _ := filepath.Glob(filepath.Join(to, "*")); len(files) == 0 {
-		t.Errorf("fetch --to %s wrote nothing", to)
+	// --to writes the node's records as JSON lines: the same records that
+	// fetch -o json prints, and the same that the node holds on disk.
+	saved, err := os.ReadFile(filepath.Join(to, env.node+".jsonl"))
+	if err != nil {
+		t.Fatalf("fetch --to %s: %v", to, err)
+	}
+	asJSON := xtrace(t, 2*time.Minute, traceArgs("fetch", id, "-o", "json")...)
+	if asJSON.code != 0 {
+		t.Fatalf("fetch -o json failed:\n%s", asJSON)
+	}
+	if got, want := recordTypes(t, asJSON.stdout), recordTypes(t, string(saved)); got != want || !strings.Contains(got, "start") || !strings.Contains(got, "end") {
+		t.Errorf("fetch -o json records %s, fetch --to records %s: want the same, from start to end", got, want)
 	}
 	// fetch's reader pod is removed afterwards.
 	if err := poll(ctx, 30*time.Second, func() (bool, error) { return len(objects(t, id)) == 1, nil }); err != nil {
@@ -383,4 +393,23 @@ func TestKrewPluginGet(t *testing.T) {
 	if !strings.Contains(out, id[:8]) {
 		t.Errorf("kubectl xtrace get does not list trace %s:\n%s", id, out)
 	}
+}
+
+// recordTypes summarises JSON-lines records as their types in order, e.g.
+// "start attached printf printf exit map end", failing on a line that is not
+// a record.
+func recordTypes(t *testing.T, jsonl string) string {
+	t.Helper()
+	var types []string
+	for _, line := range strings.Split(strings.TrimSpace(jsonl), "\n") {
+		var r struct {
+			V    int    `json:"v"`
+			Type string `json:"type"`
+		}
+		if err := json.Unmarshal([]byte(line), &r); err != nil || r.V == 0 || r.Type == "" {
+			t.Fatalf("not a record line (%v): %q", err, line)
+		}
+		types = append(types, r.Type)
+	}
+	return strings.Join(types, " ")
 }

@@ -721,3 +721,41 @@ func kernelSymbol(t *testing.T, name string) uint64 {
 	t.Fatalf("no symbol %s in kallsyms", name)
 	return 0
 }
+
+// TestRunIntervalIgnoresScope checks which timer probes the scope filter
+// applies to: profile samples only the target's tasks, while interval,
+// which fires in whatever task happens to run, is not filtered, or a scoped
+// trace would lose its ticks. Both programs run on CPU clock events of this
+// thread, under a scope naming another process.
+func TestRunIntervalIgnoresScope(t *testing.T) {
+	tr := startTrace(t, `interval:ms:1 { @interval = count(); } profile:hz:1000 { @profile = count(); }`,
+		Options{Scope: program.Scope{Mode: program.ScopePid, Pid: 1}})
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	for i := range tr.spec.Probes {
+		attr := unix.PerfEventAttr{
+			Type:   unix.PERF_TYPE_SOFTWARE,
+			Config: unix.PERF_COUNT_SW_CPU_CLOCK,
+			Size:   uint32(unsafe.Sizeof(unix.PerfEventAttr{})),
+			Sample: 1_000_000,
+		}
+		fd, err := unix.PerfEventOpen(&attr, 0, -1, -1, unix.PERF_FLAG_FD_CLOEXEC)
+		if err != nil {
+			t.Fatalf("perf_event_open: %v", err)
+		}
+		defer unix.Close(fd)
+		l, err := link.AttachRawLink(link.RawLinkOptions{Target: fd, Program: tr.program(i), Attach: ebpf.AttachPerfEvent})
+		if err != nil {
+			t.Fatalf("attach perf event: %v", err)
+		}
+		defer l.Close()
+	}
+	for start := time.Now(); time.Since(start) < 100*time.Millisecond; {
+	}
+	if n, _ := tr.perCPU("@interval", words(0), 0); n < 20 {
+		t.Errorf("@interval = %d ticks in 100ms of CPU, want >= 20: interval must not be scoped", n)
+	}
+	if n, _ := tr.perCPU("@profile", words(0), 0); n != 0 {
+		t.Errorf("@profile = %d samples of a task outside the scope, want 0", n)
+	}
+}

@@ -14,7 +14,12 @@ import (
 // variables, predicate, statements, exit.
 func (g *gen) body() {
 	p := g.pt.probe
-	if g.pt.kind != ast.Begin && g.pt.kind != ast.End {
+	// BEGIN and END run once, for the trace itself; an interval timer fires
+	// in whatever task CPU 0 happens to run, so filtering it by the current
+	// task would drop ticks at random. Every other probe fires in the
+	// context of the task that caused the event, and only the target's
+	// count. profile is scoped too: it samples only the target's tasks.
+	if g.pt.kind != ast.Begin && g.pt.kind != ast.End && g.pt.kind != ast.Interval {
 		g.scope()
 	}
 	// Scratch variables get a fixed, zeroed slot each, so a variable read

@@ -93,7 +93,7 @@ type Spec struct {
 	// runner can count and report lost events.
 	LostMap string
 
-	Scope Scope // the in-kernel filter compiled into every non-BEGIN/END program
+	Scope Scope // the in-kernel filter compiled into every program but BEGIN, END and interval
 }
 
 // Probe is one eBPF program and the one place it attaches to. A wildcard
@@ -190,7 +190,8 @@ const (
 )
 
 // Scope is the filter compiled at the top of every probe program except
-// BEGIN and END, before the predicate.
+// BEGIN, END and interval (which do not run on behalf of a task), before
+// the predicate.
 type Scope struct {
 	Mode ScopeMode
 
