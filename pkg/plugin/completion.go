@@ -5,7 +5,9 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/xtrace-dev/kubectl-xtrace/pkg/tools"
@@ -70,28 +72,14 @@ func completeTargets(f *Factory) cobra.CompletionFunc {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
 		ctx := ctxOrBackground(cmd.Context())
-		client, err := f.Client()
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveError
-		}
-		ns, _, err := f.Namespace()
+		client, ns, err := clientAndNamespace(f)
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveError
 		}
 		kindText, prefix, hasKind := strings.Cut(toComplete, "/")
 		if !hasKind {
-			var out []string
-			for _, p := range targetPrefixes {
-				if strings.HasPrefix(p, toComplete) {
-					out = append(out, p)
-				}
-			}
 			names, _ := targetNames(ctx, client, ns, kindPod)
-			for _, n := range names {
-				if strings.HasPrefix(n, toComplete) {
-					out = append(out, n)
-				}
-			}
+			out := append(withPrefix(targetPrefixes, toComplete), withPrefix(names, toComplete)...)
 			return out, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveNoSpace
 		}
 		kind, ok := targetAliases[strings.ToLower(kindText)]
@@ -103,77 +91,80 @@ func completeTargets(f *Factory) cobra.CompletionFunc {
 			return nil, cobra.ShellCompDirectiveError
 		}
 		var out []string
-		for _, n := range names {
-			if strings.HasPrefix(n, prefix) {
-				out = append(out, kindText+"/"+n)
-			}
+		for _, n := range withPrefix(names, prefix) {
+			out = append(out, kindText+"/"+n)
 		}
 		return out, cobra.ShellCompDirectiveNoFileComp
 	}
 }
 
+// targetNames lists the names of the objects of a kind in namespace ns
+// (nodes have none).
 func targetNames(ctx context.Context, client kubernetes.Interface, ns string, kind targetKind) ([]string, error) {
-	var names []string
-	opts := metav1.ListOptions{}
+	var (
+		list runtime.Object
+		err  error
+		opts metav1.ListOptions
+	)
 	switch kind {
 	case kindPod:
-		l, err := client.CoreV1().Pods(ns).List(ctx, opts)
-		if err != nil {
-			return nil, err
-		}
-		for _, o := range l.Items {
-			names = append(names, o.Name)
-		}
+		list, err = client.CoreV1().Pods(ns).List(ctx, opts)
 	case kindNode:
-		l, err := client.CoreV1().Nodes().List(ctx, opts)
-		if err != nil {
-			return nil, err
-		}
-		for _, o := range l.Items {
-			names = append(names, o.Name)
-		}
+		list, err = client.CoreV1().Nodes().List(ctx, opts)
 	case kindDeployment:
-		l, err := client.AppsV1().Deployments(ns).List(ctx, opts)
-		if err != nil {
-			return nil, err
-		}
-		for _, o := range l.Items {
-			names = append(names, o.Name)
-		}
+		list, err = client.AppsV1().Deployments(ns).List(ctx, opts)
 	case kindStatefulSet:
-		l, err := client.AppsV1().StatefulSets(ns).List(ctx, opts)
-		if err != nil {
-			return nil, err
-		}
-		for _, o := range l.Items {
-			names = append(names, o.Name)
-		}
+		list, err = client.AppsV1().StatefulSets(ns).List(ctx, opts)
 	case kindDaemonSet:
-		l, err := client.AppsV1().DaemonSets(ns).List(ctx, opts)
-		if err != nil {
-			return nil, err
-		}
-		for _, o := range l.Items {
-			names = append(names, o.Name)
-		}
+		list, err = client.AppsV1().DaemonSets(ns).List(ctx, opts)
 	case kindReplicaSet:
-		l, err := client.AppsV1().ReplicaSets(ns).List(ctx, opts)
-		if err != nil {
-			return nil, err
-		}
-		for _, o := range l.Items {
-			names = append(names, o.Name)
-		}
+		list, err = client.AppsV1().ReplicaSets(ns).List(ctx, opts)
 	case kindJob:
-		l, err := client.BatchV1().Jobs(ns).List(ctx, opts)
+		list, err = client.BatchV1().Jobs(ns).List(ctx, opts)
+	default:
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	// The typed lists differ only in their item type, so one walk over
+	// their items' metadata serves every kind.
+	var names []string
+	err = meta.EachListItem(list, func(o runtime.Object) error {
+		m, err := meta.Accessor(o)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		for _, o := range l.Items {
-			names = append(names, o.Name)
+		names = append(names, m.GetName())
+		return nil
+	})
+	return names, err
+}
+
+// withPrefix keeps the values that start with what the user has typed so
+// far: cobra leaves that filtering to the completion functions.
+func withPrefix(values []string, prefix string) []string {
+	var out []string
+	for _, v := range values {
+		if strings.HasPrefix(v, prefix) {
+			out = append(out, v)
 		}
 	}
-	return names, nil
+	return out
+}
+
+// clientAndNamespace returns the client and the namespace (-n or the
+// kubeconfig's) that completions of namespaced objects work in.
+func clientAndNamespace(f *Factory) (kubernetes.Interface, string, error) {
+	client, err := f.Client()
+	if err != nil {
+		return nil, "", err
+	}
+	ns, _, err := f.Namespace()
+	if err != nil {
+		return nil, "", err
+	}
+	return client, ns, nil
 }
 
 // completeTraceIDs offers the traces of the namespace (or all, with -A),
@@ -183,11 +174,7 @@ func completeTraceIDs(f *Factory, allNamespaces *bool) cobra.CompletionFunc {
 		if len(args) > 0 {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		client, err := f.Client()
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveError
-		}
-		ns, _, err := f.Namespace()
+		client, ns, err := clientAndNamespace(f)
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveError
 		}
@@ -221,13 +208,7 @@ func completeNodes(ctx context.Context, f *Factory, toComplete string) ([]string
 	if err != nil {
 		return nil, cobra.ShellCompDirectiveError
 	}
-	var out []string
-	for _, n := range names {
-		if strings.HasPrefix(n, toComplete) {
-			out = append(out, n)
-		}
-	}
-	return out, cobra.ShellCompDirectiveNoFileComp
+	return withPrefix(names, toComplete), cobra.ShellCompDirectiveNoFileComp
 }
 
 // completeContainers offers the containers of run's pod target for -c.
@@ -240,11 +221,7 @@ func completeContainers(f *Factory) cobra.CompletionFunc {
 		if err != nil || t.kind != kindPod {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		client, err := f.Client()
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveError
-		}
-		ns, _, err := f.Namespace()
+		client, ns, err := clientAndNamespace(f)
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveError
 		}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
 
@@ -77,14 +76,11 @@ func (o *DeleteOptions) Complete(args []string) error {
 		return fmt.Errorf("give either an ID or --all, not both")
 	case !o.all && len(args) == 0:
 		return fmt.Errorf("give the ID of the trace to delete, or --all")
-	case len(args) == 1:
-		ref, err := parseTraceRef(args[0])
-		if err != nil {
-			return err
-		}
-		o.ref = &ref
 	}
 	var err error
+	if o.ref, err = parseOptionalTraceRef(args); err != nil {
+		return err
+	}
 	o.namespace, o.explicit, err = o.f.Namespace()
 	return err
 }
@@ -96,14 +92,8 @@ func (o *DeleteOptions) Run(ctx context.Context) error {
 		return err
 	}
 	q := traceQuery{namespace: o.namespace, allNamespaces: o.allNamespaces}
-	var traces []*Trace
-	if o.ref != nil {
-		t, err := findTrace(ctx, client, *o.ref, q, o.explicit)
-		if err != nil {
-			return err
-		}
-		traces = []*Trace{t}
-	} else if traces, err = listTraces(ctx, client, q); err != nil {
+	traces, err := findTraces(ctx, client, o.ref, q, o.explicit)
+	if err != nil {
 		return err
 	}
 	if len(traces) == 0 {
@@ -147,10 +137,9 @@ func (o *DeleteOptions) deleteOne(ctx context.Context, client kubernetes.Interfa
 // waitRunnersGone waits for the runner pods to exit, so rm does not race a
 // runner flushing its last records.
 func (o *DeleteOptions) waitRunnersGone(ctx context.Context, client kubernetes.Interface, t *Trace) error {
-	sel := labels.SelectorFromSet(labels.Set{labelTraceID: t.Name, labelRole: roleRunner}).String()
 	deadline := time.Now().Add(runnerGoneTimeout)
 	for {
-		pods, err := client.CoreV1().Pods(t.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
+		pods, err := client.CoreV1().Pods(t.Namespace).List(ctx, metav1.ListOptions{LabelSelector: runnerSelector(t.Name)})
 		if err != nil {
 			return fmt.Errorf("waiting for the runners of trace %s to stop: %w", t.Name, err)
 		}

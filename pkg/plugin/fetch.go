@@ -29,23 +29,15 @@ const fetchExample = `  # Show a finished trace's output.
 
 // FetchOptions holds the flags of fetch.
 type FetchOptions struct {
-	genericiooptions.IOStreams
-	f *Factory
+	outputOptions
 
-	to            string
-	output        string
-	node          string
-	image         string
-	allNamespaces bool
-
-	ref       traceRef
-	namespace string
-	explicit  bool
+	to    string
+	image string
 }
 
 // NewCmdFetch returns the fetch command.
 func NewCmdFetch(f *Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &FetchOptions{IOStreams: streams, f: f}
+	o := &FetchOptions{outputOptions: outputOptions{IOStreams: streams, f: f}}
 	cmd := &cobra.Command{
 		Use:               "fetch ID [--to DIR]",
 		Short:             "Read a trace's output persisted on the nodes",
@@ -60,48 +52,25 @@ func NewCmdFetch(f *Factory, streams genericiooptions.IOStreams) *cobra.Command 
 			return o.Run(cmd.Context())
 		},
 	}
+	o.addFlags(cmd)
 	cmd.Flags().StringVar(&o.to, "to", "", "Write the records of each node to DIR/<node>.jsonl instead of printing")
-	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "Output format: text or json (records as JSON lines)")
-	cmd.Flags().StringVar(&o.node, "node", "", "Only this node's output")
 	cmd.Flags().StringVar(&o.image, "image", "", "The image of the reader pods (default: the image the trace ran with)")
-	cmd.Flags().BoolVarP(&o.allNamespaces, "all-namespaces", "A", false, "Look for the trace in all namespaces")
-	registerCompletions(cmd, f, map[string]completionFunc{"output": fixedValues("text", "json"), "node": completeNodes})
 	return cmd
-}
-
-// Complete reads the trace id and the namespace.
-func (o *FetchOptions) Complete(args []string) error {
-	var err error
-	if o.ref, err = parseTraceRef(args[0]); err != nil {
-		return err
-	}
-	if o.output != "text" && o.output != "json" {
-		return fmt.Errorf("-o %q: use text or json", o.output)
-	}
-	o.namespace, o.explicit, err = o.f.Namespace()
-	return err
 }
 
 // Run reads every node's output in turn.
 func (o *FetchOptions) Run(ctx context.Context) error {
-	client, err := o.f.Client()
-	if err != nil {
-		return err
-	}
-	tr, err := findTrace(ctx, client, o.ref, traceQuery{namespace: o.namespace, allNamespaces: o.allNamespaces}, o.explicit)
+	client, tr, err := o.trace(ctx)
 	if err != nil {
 		return err
 	}
 	var nodes []string
-	targetPod := map[string]string{}
-	for _, t := range tr.Spec.Targets {
-		if o.node == "" || t.Node == o.node {
-			nodes = append(nodes, t.Node)
-		}
-		if len(t.Pods) == 1 {
-			targetPod[t.Node] = t.Pods[0].Name
+	for _, node := range tr.nodes() {
+		if o.node == "" || node == o.node {
+			nodes = append(nodes, node)
 		}
 	}
+	targetPod := tr.targetPods()
 	if len(nodes) == 0 {
 		return fmt.Errorf("trace %s did not run on node %q; its nodes: %s", tr.Name, o.node, joinNodes(tr.nodes()))
 	}
@@ -110,10 +79,7 @@ func (o *FetchOptions) Run(ctx context.Context) error {
 			return fmt.Errorf("creating --to directory: %w", err)
 		}
 	}
-	var s sink = newTextSink(o.Out, o.ErrOut)
-	if o.output == "json" {
-		s = newJSONSink(o.Out)
-	}
+	s := newSink(o.output, o.Out, o.ErrOut)
 	var errs []error
 	for _, node := range nodes {
 		src := &source{Node: node, TargetPod: targetPod[node], tagged: len(nodes) > 1}
@@ -145,14 +111,7 @@ func (o *FetchOptions) fetchNode(ctx context.Context, client kubernetes.Interfac
 		return err
 	}
 	emit := func(rec *record.Record) error {
-		if src.tagged {
-			if rec.Node == "" {
-				rec.Node = src.Node
-			}
-			if rec.Pod == "" {
-				rec.Pod = src.TargetPod
-			}
-		}
+		src.stamp(rec)
 		return s.record(src, rec)
 	}
 	var file *os.File

@@ -76,14 +76,10 @@ func NewCmdGet(f *Factory, streams genericiooptions.IOStreams) *cobra.Command {
 
 // Complete reads the arguments and picks the printer.
 func (o *GetOptions) Complete(args []string) error {
-	if len(args) == 1 {
-		ref, err := parseTraceRef(args[0])
-		if err != nil {
-			return err
-		}
-		o.ref = &ref
-	}
 	var err error
+	if o.ref, err = parseOptionalTraceRef(args); err != nil {
+		return err
+	}
 	if o.namespace, o.explicit, err = o.f.Namespace(); err != nil {
 		return err
 	}
@@ -110,14 +106,8 @@ func (o *GetOptions) Run(ctx context.Context) error {
 		return err
 	}
 	q := traceQuery{namespace: o.namespace, allNamespaces: o.allNamespaces, selector: o.selector}
-	var traces []*Trace
-	if o.ref != nil {
-		t, err := findTrace(ctx, client, *o.ref, q, o.explicit)
-		if err != nil {
-			return err
-		}
-		traces = []*Trace{t}
-	} else if traces, err = listTraces(ctx, client, q); err != nil {
+	traces, err := findTraces(ctx, client, o.ref, q, o.explicit)
+	if err != nil {
 		return err
 	}
 	if _, isTable := o.printer.(*printers.HumanReadablePrinter); isTable {

@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 )
 
@@ -23,22 +22,14 @@ const logsExample = `  # Follow a running trace.
 
 // LogsOptions holds the flags of logs.
 type LogsOptions struct {
-	genericiooptions.IOStreams
-	f *Factory
+	outputOptions
 
-	follow        bool
-	node          string
-	output        string
-	allNamespaces bool
-
-	ref       traceRef
-	namespace string
-	explicit  bool
+	follow bool
 }
 
 // NewCmdLogs returns the logs command.
 func NewCmdLogs(f *Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &LogsOptions{IOStreams: streams, f: f}
+	o := &LogsOptions{outputOptions: outputOptions{IOStreams: streams, f: f}}
 	cmd := &cobra.Command{
 		Use:               "logs ID [-f] [--node NODE]",
 		Short:             "Print the output of a running or finished trace",
@@ -53,49 +44,22 @@ func NewCmdLogs(f *Factory, streams genericiooptions.IOStreams) *cobra.Command {
 			return o.Run(cmd.Context())
 		},
 	}
+	o.addFlags(cmd)
 	cmd.Flags().BoolVarP(&o.follow, "follow", "f", false, "Keep streaming until the trace ends")
-	cmd.Flags().StringVar(&o.node, "node", "", "Only this node's output")
-	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "Output format: text or json (records as JSON lines)")
-	cmd.Flags().BoolVarP(&o.allNamespaces, "all-namespaces", "A", false, "Look for the trace in all namespaces")
-	registerCompletions(cmd, f, map[string]completionFunc{"output": fixedValues("text", "json"), "node": completeNodes})
 	return cmd
-}
-
-// Complete reads the trace id and the namespace.
-func (o *LogsOptions) Complete(args []string) error {
-	var err error
-	if o.ref, err = parseTraceRef(args[0]); err != nil {
-		return err
-	}
-	if o.output != "text" && o.output != "json" {
-		return fmt.Errorf("-o %q: use text or json", o.output)
-	}
-	o.namespace, o.explicit, err = o.f.Namespace()
-	return err
 }
 
 // Run streams the runner pods' logs.
 func (o *LogsOptions) Run(ctx context.Context) error {
-	client, err := o.f.Client()
+	client, tr, err := o.trace(ctx)
 	if err != nil {
 		return err
 	}
-	tr, err := findTrace(ctx, client, o.ref, traceQuery{namespace: o.namespace, allNamespaces: o.allNamespaces}, o.explicit)
-	if err != nil {
-		return err
-	}
-	pods, err := client.CoreV1().Pods(tr.Namespace).List(ctx, metav1.ListOptions{
-		LabelSelector: labels.SelectorFromSet(labels.Set{labelTraceID: tr.Name, labelRole: roleRunner}).String(),
-	})
+	pods, err := client.CoreV1().Pods(tr.Namespace).List(ctx, metav1.ListOptions{LabelSelector: runnerSelector(tr.Name)})
 	if err != nil {
 		return fmt.Errorf("listing the runner pods of trace %s: %w", tr.Name, err)
 	}
-	targetPod := map[string]string{}
-	for _, t := range tr.Spec.Targets {
-		if len(t.Pods) == 1 {
-			targetPod[t.Node] = t.Pods[0].Name
-		}
-	}
+	targetPod := tr.targetPods()
 	var sources []*source
 	for _, p := range pods.Items {
 		if p.Labels[labelTraceID] != tr.Name || p.Labels[labelRole] != roleRunner {
@@ -124,11 +88,7 @@ func (o *LogsOptions) Run(ctx context.Context) error {
 		return fmt.Errorf("trace %s has no runner pod%s any more (state %s): read its persisted output with kubectl xtrace fetch %s", tr.Name, which, tr.Status.State, tr.Name)
 	}
 	sort.Slice(sources, func(i, j int) bool { return sources[i].Node < sources[j].Node })
-	var s sink = newTextSink(o.Out, o.ErrOut)
-	if o.output == "json" {
-		s = newJSONSink(o.Out)
-	}
-	outcomes, err := streamLogs(ctx, o.f, sources, o.follow, s)
+	outcomes, err := streamLogs(ctx, o.f, sources, o.follow, newSink(o.output, o.Out, o.ErrOut))
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/xtrace-dev/kubectl-xtrace/pkg/spec"
@@ -75,6 +76,19 @@ func parseTraceRef(s string) (traceRef, error) {
 	return traceRef{full: s, short: shortID(s)}, nil
 }
 
+// parseOptionalTraceRef reads the ID argument of the commands where it may
+// be left out to mean every trace; it returns nil then.
+func parseOptionalTraceRef(args []string) (*traceRef, error) {
+	if len(args) == 0 {
+		return nil, nil
+	}
+	ref, err := parseTraceRef(args[0])
+	if err != nil {
+		return nil, err
+	}
+	return &ref, nil
+}
+
 func (r traceRef) String() string {
 	if r.full != "" {
 		return r.full
@@ -113,4 +127,10 @@ func traceLabels(id, node, role string) map[string]string {
 		l[labelRole] = role
 	}
 	return l
+}
+
+// runnerSelector selects the runner pods of trace id, leaving out the
+// reader pods of fetch and delete that carry the same trace id.
+func runnerSelector(id string) string {
+	return labels.SelectorFromSet(labels.Set{labelTraceID: id, labelRole: roleRunner}).String()
 }

@@ -363,18 +363,12 @@ func (o *RunOptions) stream(ctx context.Context, client kubernetes.Interface, ns
 	var sources []*source
 	for i, j := range jobs {
 		t := ts.Targets[i]
-		src := &source{Node: t.Node, Namespace: ns, Pod: started[j.Name].Name}
-		if len(t.Pods) == 1 {
-			src.TargetPod = t.Pods[0].Name
-		}
-		sources = append(sources, src)
+		sources = append(sources, &source{Node: t.Node, Namespace: ns, Pod: started[j.Name].Name, TargetPod: targetPod(t)})
 	}
 	// Messages about Ctrl-C come from another goroutine than the output.
 	errOut := &syncWriter{w: o.ErrOut}
-	var s sink = newTextSink(o.Out, errOut)
-	if o.output == "json" {
-		s = newJSONSink(o.Out)
-	} else {
+	s := newSink(o.output, o.Out, errOut)
+	if o.output != "json" {
 		fmt.Fprintf(errOut, "Trace %s on %s; Ctrl-C stops it.\n", ts.ID, nodeCount(len(jobs)))
 	}
 

@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/xtrace-dev/kubectl-xtrace/pkg/record"
+	"github.com/xtrace-dev/kubectl-xtrace/pkg/spec"
 )
 
 // source is one log stream of a trace: the runner or reader pod of a node.
@@ -33,6 +34,29 @@ func (s *source) tag() string {
 		return s.Node + "/" + s.TargetPod
 	}
 	return s.Node
+}
+
+// stamp fills in the node and pod that a record of a merged stream lacks,
+// so that each record says where it came from.
+func (s *source) stamp(rec *record.Record) {
+	if !s.tagged {
+		return
+	}
+	if rec.Node == "" {
+		rec.Node = s.Node
+	}
+	if rec.Pod == "" {
+		rec.Pod = s.TargetPod
+	}
+}
+
+// targetPod returns the pod a node traces when it traces exactly one,
+// the source's TargetPod; "" for a whole node or several pods.
+func targetPod(t spec.Target) string {
+	if len(t.Pods) == 1 {
+		return t.Pods[0].Name
+	}
+	return ""
 }
 
 // outcome is what one stream showed about its runner.
@@ -60,6 +84,15 @@ func (o *outcome) failed() bool {
 type sink interface {
 	record(src *source, r *record.Record) error
 	flush() error
+}
+
+// newSink returns the sink of an -o format: JSON lines for json, and
+// rendered text for text or the default "".
+func newSink(format string, out, errOut io.Writer) sink {
+	if format == "json" {
+		return newJSONSink(out)
+	}
+	return newTextSink(out, errOut)
 }
 
 type item struct {
@@ -93,14 +126,7 @@ func streamLogs(ctx context.Context, f *Factory, sources []*source, follow bool,
 		if sinkErr != nil {
 			continue // drain so the readers can finish
 		}
-		if it.src.tagged {
-			if it.rec.Node == "" {
-				it.rec.Node = it.src.Node
-			}
-			if it.rec.Pod == "" {
-				it.rec.Pod = it.src.TargetPod
-			}
-		}
+		it.src.stamp(it.rec)
 		sinkErr = s.record(it.src, it.rec)
 	}
 	if err := s.flush(); sinkErr == nil {

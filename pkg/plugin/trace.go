@@ -140,6 +140,18 @@ func (t *Trace) nodes() []string {
 	return out
 }
 
+// targetPods maps each node that traces exactly one pod to that pod, which
+// the node's records are tagged with when several nodes' output is merged.
+func (t *Trace) targetPods() map[string]string {
+	pods := map[string]string{}
+	for _, target := range t.Spec.Targets {
+		if pod := targetPod(target); pod != "" {
+			pods[target.Node] = pod
+		}
+	}
+	return pods
+}
+
 // setStatus works out the trace's state from its Jobs and runner pods.
 func (t *Trace) setStatus(jobs []batchv1.Job, pods []corev1.Pod) {
 	jobByNode := map[string]*batchv1.Job{}
@@ -381,6 +393,19 @@ func findTrace(ctx context.Context, client kubernetes.Interface, ref traceRef, q
 		ids = append(ids, m.Namespace+"/"+m.Name)
 	}
 	return nil, fmt.Errorf("short id %s matches several traces (%s): give the full id or -n", ref, strings.Join(ids, ", "))
+}
+
+// findTraces returns the one trace ref names, found as findTrace finds it,
+// or every trace q selects when there is no ref.
+func findTraces(ctx context.Context, client kubernetes.Interface, ref *traceRef, q traceQuery, explicitNamespace bool) ([]*Trace, error) {
+	if ref == nil {
+		return listTraces(ctx, client, q)
+	}
+	t, err := findTrace(ctx, client, *ref, q, explicitNamespace)
+	if err != nil {
+		return nil, err
+	}
+	return []*Trace{t}, nil
 }
 
 func matchTraces(traces []*Trace, ref traceRef) []*Trace {

@@ -171,9 +171,7 @@ func (w *startWatch) poll(ctx context.Context) (started, pods map[string]*corev1
 			}
 		}
 	}
-	list, err := w.client.CoreV1().Pods(w.namespace).List(ctx, metav1.ListOptions{
-		LabelSelector: labels.SelectorFromSet(labels.Set{labelTraceID: w.id, labelRole: roleRunner}).String(),
-	})
+	list, err := w.client.CoreV1().Pods(w.namespace).List(ctx, metav1.ListOptions{LabelSelector: runnerSelector(w.id)})
 	if err != nil {
 		return nil, nil, fmt.Errorf("listing runner pods: %w", err)
 	}

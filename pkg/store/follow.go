@@ -6,9 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/xtrace-dev/kubectl-xtrace/pkg/record"
@@ -27,18 +24,11 @@ func Follow(ctx context.Context, root, id string, w io.Writer, poll time.Duratio
 	if poll <= 0 {
 		poll = DefaultFollowPoll
 	}
-	r, err := openRoot(root)
+	r, f, err := openTraceForReading(root, id)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	if err := checkTraceDir(r, id); err != nil {
-		return err
-	}
-	f, err := r.OpenFile(filepath.Join(id, RecordsFile), os.O_RDONLY|syscall.O_NOFOLLOW, 0)
-	if err != nil {
-		return fmt.Errorf("opening records of trace %s: %w", id, err)
-	}
 	defer f.Close()
 
 	var partial, last []byte
@@ -69,21 +59,13 @@ func Follow(ctx context.Context, root, id string, w io.Writer, poll time.Duratio
 		}
 		if runnerGone {
 			// The file was read to its end after the runner let go of it.
-			if len(partial) > 0 {
-				return fmt.Errorf("%w: trace %s: its runner stopped without finishing it; the last record was cut after %d bytes and is left out", ErrTruncated, id, len(partial))
-			}
-			return fmt.Errorf("%w: trace %s: its runner stopped without writing the end record; every record before that is shown", ErrTruncated, id)
+			return truncatedError(id, len(partial))
 		}
-		lock, unlocked, err := tryLock(r, id)
-		if err != nil {
+		if runnerGone, err = runnerStopped(r, id); err != nil {
 			return err
 		}
-		if lock != nil {
-			lock.Close()
-		}
-		if unlocked {
-			runnerGone = true // read once more: the last flush may be unread
-			continue
+		if runnerGone {
+			continue // read once more: the last flush may be unread
 		}
 		select {
 		case <-ctx.Done():

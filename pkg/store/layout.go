@@ -56,16 +56,27 @@ func checkTraceDir(r *os.Root, id string) error {
 	return nil
 }
 
+// openRecords opens the records file of trace id for reading. It refuses a
+// link in place of the file, as checkTraceDir refuses one in place of the
+// directory.
+func openRecords(r *os.Root, id string) (*os.File, error) {
+	f, err := r.OpenFile(filepath.Join(id, RecordsFile), os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening records of trace %s: %w", id, err)
+	}
+	return f, nil
+}
+
 // tryLock takes the trace's lock without waiting. It returns the open
 // records file holding the lock (close it to unlock), or ok=false if a
 // runner holds the lock. A missing records file returns nil, true, nil.
 func tryLock(r *os.Root, id string) (f *os.File, ok bool, err error) {
-	f, err = r.OpenFile(filepath.Join(id, RecordsFile), os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	f, err = openRecords(r, id)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, true, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("opening records of trace %s: %w", id, err)
+		return nil, false, err
 	}
 	switch err := flock(f, syscall.LOCK_EX|syscall.LOCK_NB); {
 	case err == nil:
@@ -77,6 +88,20 @@ func tryLock(r *os.Root, id string) (f *os.File, ok bool, err error) {
 		f.Close()
 		return nil, false, fmt.Errorf("locking trace %s: %w", id, err)
 	}
+}
+
+// runnerStopped says whether no runner holds the lock of trace id any
+// more. It takes the lock to find out and lets go of it at once: Cat and
+// Follow only read, so they have nothing to hold it for.
+func runnerStopped(r *os.Root, id string) (bool, error) {
+	lock, unlocked, err := tryLock(r, id)
+	if err != nil {
+		return false, err
+	}
+	if lock != nil {
+		lock.Close()
+	}
+	return unlocked, nil
 }
 
 func flock(f *os.File, how int) error {

@@ -9,11 +9,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/xtrace-dev/kubectl-xtrace/pkg/record"
@@ -64,18 +62,11 @@ func List(root string) ([]Meta, error) {
 // returns an error wrapping ErrTruncated: the cut last line (if any) and the
 // missing end record are reported, never passed on.
 func Cat(root, id string, w io.Writer) error {
-	r, err := openRoot(root)
+	r, f, err := openTraceForReading(root, id)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	if err := checkTraceDir(r, id); err != nil {
-		return err
-	}
-	f, err := r.OpenFile(filepath.Join(id, RecordsFile), os.O_RDONLY|syscall.O_NOFOLLOW, 0)
-	if err != nil {
-		return fmt.Errorf("opening records of trace %s: %w", id, err)
-	}
 	defer f.Close()
 
 	last, partial, err := copyLines(w, f)
@@ -88,16 +79,40 @@ func Cat(root, id string, w io.Writer) error {
 	// No end record yet: fine if a runner is still writing, a truncation if
 	// not. Whether the runner is alive is decided after reading, so a trace
 	// that ended while we read is not reported as truncated.
-	lock, unlocked, err := tryLock(r, id)
+	stopped, err := runnerStopped(r, id)
 	if err != nil {
 		return err
 	}
-	if lock != nil {
-		lock.Close()
-	}
-	if !unlocked {
+	if !stopped {
 		return nil
 	}
+	return truncatedError(id, partial)
+}
+
+// openTraceForReading opens the store root and the records file of trace
+// id, which must be a real trace directory. The caller closes both; the
+// root stays open so that the caller can ask whether the runner stopped.
+func openTraceForReading(root, id string) (*os.Root, *os.File, error) {
+	r, err := openRoot(root)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkTraceDir(r, id); err != nil {
+		r.Close()
+		return nil, nil, err
+	}
+	f, err := openRecords(r, id)
+	if err != nil {
+		r.Close()
+		return nil, nil, err
+	}
+	return r, f, nil
+}
+
+// truncatedError reports a trace whose runner stopped before writing the
+// end record. partial is the length of a cut last line, which is never
+// passed on: it is only counted here.
+func truncatedError(id string, partial int) error {
 	if partial > 0 {
 		return fmt.Errorf("%w: trace %s: its runner stopped without finishing it; the last record was cut after %d bytes and is left out", ErrTruncated, id, partial)
 	}
