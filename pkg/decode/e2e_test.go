@@ -1,6 +1,7 @@
 package decode
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -158,7 +159,11 @@ func TestGoldenIsBpftraceOutput(t *testing.T) {
 	}
 	for _, name := range e2eScripts {
 		t.Run(name, func(t *testing.T) {
-			out, err := exec.Command(bin, filepath.Join("testdata", name+".bt")).Output()
+			// bpftrace exits by itself (the programs call exit()); the
+			// timeout turns a hang into a failure.
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, bin, filepath.Join("testdata", name+".bt")).Output()
 			if err != nil {
 				t.Fatalf("bpftrace: %v", err)
 			}

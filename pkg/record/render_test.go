@@ -2,12 +2,14 @@ package record
 
 import (
 	"bytes"
+	"context"
 	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The golden files are the stdout of bpftrace 0.17 running testdata/NAME.bt
@@ -200,7 +202,11 @@ func TestGoldenIsBpftraceOutput(t *testing.T) {
 			continue
 		}
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := exec.Command(bin, filepath.Join("testdata", tc.name+".bt")).Output()
+			// bpftrace exits by itself (the programs call exit()); the
+			// timeout turns a hang into a failure.
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, bin, filepath.Join("testdata", tc.name+".bt")).Output()
 			if err != nil {
 				t.Fatalf("bpftrace: %v", err)
 			}

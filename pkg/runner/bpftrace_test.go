@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -66,7 +67,7 @@ func (b *syncBuffer) String() string {
 // compare runs prog under both tracers while workload runs, stops both
 // with SIGINT (for xtrace: the context), and returns both outputs without
 // bpftrace's "Attaching" line and the ready markers.
-func compare(t *testing.T, prog, bpftraceProg string, workload func()) (xtrace, bpftrace string) {
+func compare(t *testing.T, prog, bpftraceProg string, workload func()) (xtrace, bpftrace string, err error) {
 	t.Helper()
 	bt := requireBpftrace(t)
 	src := prog + readyProbe()
@@ -116,10 +117,37 @@ func compare(t *testing.T, prog, bpftraceProg string, workload func()) (xtrace, 
 	if err := <-done; err != nil {
 		t.Fatalf("xtrace: %v\n%s", err, xtErr.String())
 	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("bpftrace: %v\n%s", err, btErr.String())
+	if err := waitBpftrace(cmd); err != nil {
+		return "", "", fmt.Errorf("%w\n%s", err, btErr.String())
 	}
-	return clean(xtOut.String()), clean(btOut.String())
+	return clean(xtOut.String()), clean(btOut.String()), nil
+}
+
+// errBpftraceHung: bpftrace 0.17 sometimes stays in epoll_wait after
+// SIGINT, never printing its maps (seen here both in these tests and in the
+// benchmarks). It is bpftrace's bug, not a difference in output, so the
+// comparison is run again.
+var errBpftraceHung = errors.New("bpftrace did not exit after SIGINT")
+
+// waitBpftrace waits for bpftrace to exit after SIGINT, nudging it with a
+// second SIGINT, and kills it if it hangs.
+func waitBpftrace(cmd *exec.Cmd) error {
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	for i := 0; i < 2; i++ {
+		select {
+		case err := <-exited:
+			if err != nil {
+				return fmt.Errorf("bpftrace: %w", err)
+			}
+			return nil
+		case <-time.After(15 * time.Second):
+			cmd.Process.Signal(syscall.SIGINT)
+		}
+	}
+	cmd.Process.Kill()
+	<-exited
+	return errBpftraceHung
 }
 
 // clean drops the lines that differ by design: bpftrace's "Attaching N
@@ -230,7 +258,18 @@ func TestSameOutputAsBpftrace(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			xt, bt := compare(t, tt.prog, tt.bpftraceProg, xtload(t, files...))
+			var xt, bt string
+			var err error
+			for attempt := 1; ; attempt++ {
+				xt, bt, err = compare(t, tt.prog, tt.bpftraceProg, xtload(t, files...))
+				if !errors.Is(err, errBpftraceHung) || attempt == 3 {
+					break
+				}
+				t.Logf("attempt %d: %v; running the comparison again", attempt, err)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
 			xt, bt = untie(xt), untie(bt)
 			if xt != bt {
 				t.Errorf("output differs from bpftrace's\n--- xtrace\n%s--- bpftrace\n%s", xt, bt)
