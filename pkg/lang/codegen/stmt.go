@@ -470,7 +470,7 @@ const (
 // Waking the reader for every event costs the traced workload more than
 // the event itself (measured here: 0.30 of the untraced rate against 0.70),
 // so an event wakes the reader only once 64 KiB are pending; the runner
-// polls for the rest at least every 100 ms.
+// polls for the rest at least every 20 ms.
 func (g *gen) output(rec loc, size int) {
 	g.c.usesOutput = true
 	g.mapPtr(asm.R1, OutputMapName)
