@@ -43,6 +43,11 @@ type Decoder struct {
 	syms    Symbolizer
 	kstacks *ebpf.Map
 	ustacks *ebpf.Map
+
+	// formats caches each printf's parsed format by event id. Events are
+	// decoded by one goroutine at a time (the runner's event loop), so the
+	// cache needs no lock.
+	formats []*Format
 }
 
 // Option configures a Decoder.
@@ -155,11 +160,31 @@ func (d *Decoder) Event(raw []byte) (Event, error) {
 	if err != nil {
 		return Event{}, fmt.Errorf("printf %q: %w", pf.Format, err)
 	}
-	text, err := Printf(pf.Format, args)
+	f, err := d.format(id)
+	if err != nil {
+		return Event{}, err
+	}
+	text, err := f.Apply(args)
 	if err != nil {
 		return Event{}, err
 	}
 	return Event{Kind: EventPrintf, Text: text}, nil
+}
+
+// format returns printf id's parsed format, parsing it on first use.
+func (d *Decoder) format(id uint64) (*Format, error) {
+	if d.formats == nil {
+		d.formats = make([]*Format, len(d.spec.Printfs))
+	}
+	if f := d.formats[id]; f != nil {
+		return f, nil
+	}
+	f, err := ParseFormat(d.spec.Printfs[id].Format)
+	if err != nil {
+		return nil, err
+	}
+	d.formats[id] = f
+	return f, nil
 }
 
 func (d *Decoder) checkMapIndex(i uint64) error {

@@ -190,22 +190,7 @@ func TestEndToEndTracepoint(t *testing.T) {
 	}
 	src := fmt.Sprintf(`tracepoint:syscalls:sys_enter_getppid /pid == %d/ {
 	@c[probe, comm] = count(); @s[kstack] = count(); @n = args->__syscall_nr; }`, os.Getpid())
-	spec, err := lang.Compile("tp.bt", src, env, codegen.Options{})
-	if err != nil {
-		t.Fatalf("compiling: %v", err)
-	}
-	coll, err := ebpf.NewCollection(spec.Collection)
-	if err != nil {
-		t.Fatalf("loading: %v", err)
-	}
-	defer coll.Close()
-	for _, p := range spec.Probes {
-		l, err := attach.Probe(p, coll.Programs[p.Program], attach.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-	}
+	spec, coll := compileAndAttach(t, "tp.bt", src, env)
 	for range 10 {
 		syscall.Getppid()
 	}
@@ -270,22 +255,7 @@ func TestEndToEndUprobe(t *testing.T) {
 	}()
 
 	src := fmt.Sprintf(`uprobe:%s:main.work { @[ustack] = count(); @f = func; }`, bin)
-	spec, err := lang.Compile("u.bt", src, beginOnly{}, codegen.Options{})
-	if err != nil {
-		t.Fatalf("compiling: %v", err)
-	}
-	coll, err := ebpf.NewCollection(spec.Collection)
-	if err != nil {
-		t.Fatalf("loading: %v", err)
-	}
-	defer coll.Close()
-	for _, p := range spec.Probes {
-		l, err := attach.Probe(p, coll.Programs[p.Program], attach.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-	}
+	spec, coll := compileAndAttach(t, "u.bt", src, beginOnly{})
 	if _, err := stdin.Write([]byte("go\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -312,4 +282,27 @@ func TestEndToEndUprobe(t *testing.T) {
 	if !strings.HasPrefix(got, want) || !strings.HasSuffix(got, "]: 3\n@f: main.work\n") {
 		t.Errorf("got\n%s\nwant it to start with %q and end with the count and @f: main.work", got, want)
 	}
+}
+
+// compileAndAttach compiles src for env, loads it and attaches every probe,
+// as the runner does; everything is released when the test ends.
+func compileAndAttach(t *testing.T, name, src string, env program.Env) (*program.Spec, *ebpf.Collection) {
+	t.Helper()
+	spec, err := lang.Compile(name, src, env, codegen.Options{})
+	if err != nil {
+		t.Fatalf("compiling: %v", err)
+	}
+	coll, err := ebpf.NewCollection(spec.Collection)
+	if err != nil {
+		t.Fatalf("loading: %v", err)
+	}
+	t.Cleanup(coll.Close)
+	for _, p := range spec.Probes {
+		l, err := attach.Probe(p, coll.Programs[p.Program], attach.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+	}
+	return spec, coll
 }

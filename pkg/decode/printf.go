@@ -30,36 +30,66 @@ var ErrFormat = errors.New("printf format does not match its arguments")
 // "%%" collapses to "%" only before a specifier: printf("100%%\n") prints
 // "100%%". Printf reproduces that.
 func Printf(format string, args []record.Value) (string, error) {
-	var out strings.Builder
+	f, err := ParseFormat(format)
+	if err != nil {
+		return "", err
+	}
+	return f.Apply(args)
+}
+
+// Format is a printf format parsed once, so that formatting an event does
+// not parse its format again: the decoder keeps one per printf call site.
+type Format struct {
+	src   string
+	parts []formatPart
+	tail  string // the text after the last conversion, as written
+}
+
+// formatPart is the text before one conversion (with %% already turned into
+// %, as bpftrace's snprintf did) and the conversion.
+type formatPart struct {
+	text string
+	spec spec
+}
+
+// ParseFormat parses a printf format.
+func ParseFormat(format string) (*Format, error) {
+	f := &Format{src: format}
 	rest := format
-	argi := 0
 	for {
 		i := nextSpec(rest)
 		if i < 0 {
 			break
 		}
-		spec, n, err := parseSpec(rest[i:])
+		sp, n, err := parseSpec(rest[i:])
 		if err != nil {
-			return "", err
+			return nil, err
 		}
-		// The text before the specifier went through snprintf in bpftrace,
-		// which turned %% into %.
-		out.WriteString(strings.ReplaceAll(rest[:i], "%%", "%"))
+		f.parts = append(f.parts, formatPart{text: strings.ReplaceAll(rest[:i], "%%", "%"), spec: sp})
 		rest = rest[i+n:]
-		if argi >= len(args) {
-			return "", fmt.Errorf("%q needs more than the %d arguments given: %w", format, len(args), ErrFormat)
+	}
+	f.tail = rest
+	return f, nil
+}
+
+// Apply formats args, one per conversion.
+func (f *Format) Apply(args []record.Value) (string, error) {
+	if len(args) != len(f.parts) {
+		if len(args) < len(f.parts) {
+			return "", fmt.Errorf("%q needs more than the %d arguments given: %w", f.src, len(args), ErrFormat)
 		}
-		s, err := spec.format(args[argi])
+		return "", fmt.Errorf("%q has %d conversions for %d arguments: %w", f.src, len(f.parts), len(args), ErrFormat)
+	}
+	var out strings.Builder
+	for i, p := range f.parts {
+		out.WriteString(p.text)
+		s, err := p.spec.format(args[i])
 		if err != nil {
-			return "", fmt.Errorf("argument %d of %q: %w", argi+1, format, err)
+			return "", fmt.Errorf("argument %d of %q: %w", i+1, f.src, err)
 		}
 		out.WriteString(s)
-		argi++
 	}
-	if argi != len(args) {
-		return "", fmt.Errorf("%q has %d conversions for %d arguments: %w", format, argi, len(args), ErrFormat)
-	}
-	out.WriteString(rest)
+	out.WriteString(f.tail)
 	return out.String(), nil
 }
 
