@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/ringbuf"
 
 	"github.com/xtrace-dev/kubectl-xtrace/pkg/decode"
@@ -132,7 +133,7 @@ func (t *trace) handle(raw []byte) (exit bool, err error) {
 }
 
 // userMap finds a user map by its index in the spec.
-func (t *trace) userMap(i int) (program.Map, *ebpfMap, error) {
+func (t *trace) userMap(i int) (program.Map, *ebpf.Map, error) {
 	if i < 0 || i >= len(t.spec.Maps) {
 		return program.Map{}, nil, fmt.Errorf("event names map %d of %d: this is a bug in xtrace", i, len(t.spec.Maps))
 	}

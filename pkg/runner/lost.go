@@ -8,9 +8,6 @@ import (
 	"github.com/xtrace-dev/kubectl-xtrace/pkg/record"
 )
 
-// ebpfMap is a short name for the live map type used across this package.
-type ebpfMap = ebpf.Map
-
 // lostCounter follows the per-CPU counter the programs increment when the
 // ring buffer is full.
 type lostCounter struct {

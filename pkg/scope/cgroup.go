@@ -320,10 +320,8 @@ func (h *hierarchy) anyPid(rel, procRoot string) int {
 			if err != nil {
 				continue
 			}
-			if found == 0 || isSandbox(procRoot, found) {
-				found = pid
-			}
-			if !isSandbox(procRoot, found) {
+			found = pid
+			if !isSandbox(procRoot, pid) {
 				return fs.SkipAll
 			}
 		}
